@@ -1,0 +1,4 @@
+"""newsbeam's pipeline: one module per stage, assembled in ``graph``.
+
+parse -> clean -> language -> dedup -> tagging -> routing
+"""
