@@ -57,10 +57,21 @@ def route_dead_letter(letter: DeadLetter) -> RoutedRecord:
     return RoutedRecord(DEAD_LETTER_ROUTE, "dead_letter", letter.id, letter.to_avro())
 
 
-class _CountRoutes(beam.DoFn):
-    def process(self, record: RoutedRecord) -> Iterator[RoutedRecord]:
-        beam.metrics.Metrics.counter("route", record.route).inc()
-        yield record
+class _RouteArticleFn(beam.DoFn):
+    """Routes an article and counts what the run summary reports."""
+
+    def process(self, article: Article) -> Iterator[RoutedRecord]:
+        beam.metrics.Metrics.counter("clean", "chars_removed").inc(article.boilerplate.chars_removed)
+        beam.metrics.Metrics.counter("clean", "lines_removed").inc(article.boilerplate.lines_removed)
+        for record in route_article(article):
+            beam.metrics.Metrics.counter("route", record.route).inc()
+            yield record
+
+
+class _RouteDeadLetterFn(beam.DoFn):
+    def process(self, letter: DeadLetter) -> Iterator[RoutedRecord]:
+        beam.metrics.Metrics.counter("route", DEAD_LETTER_ROUTE).inc()
+        yield route_dead_letter(letter)
 
 
 class RouteArticles(beam.PTransform):
@@ -68,8 +79,6 @@ class RouteArticles(beam.PTransform):
 
     def expand(self, inputs: tuple[beam.PCollection, beam.PCollection]) -> beam.PCollection:
         articles, dead_letters = inputs
-        routed_articles = articles | "RouteEachArticle" >> beam.FlatMap(route_article)
-        routed_letters = dead_letters | "RouteEachDeadLetter" >> beam.Map(route_dead_letter)
-        return ((routed_articles, routed_letters)
-                | "MergeRoutes" >> beam.Flatten()
-                | "CountRoutes" >> beam.ParDo(_CountRoutes()))
+        routed_articles = articles | "RouteEachArticle" >> beam.ParDo(_RouteArticleFn())
+        routed_letters = dead_letters | "RouteEachDeadLetter" >> beam.ParDo(_RouteDeadLetterFn())
+        return (routed_articles, routed_letters) | "MergeRoutes" >> beam.Flatten()
