@@ -1,0 +1,111 @@
+"""Command-line flags of the Kafka source and sink, as a Beam ``PipelineOptions`` subclass.
+
+Parsed together with ``--runner``/``--streaming`` and forwarded unchanged to Dataflow or
+Flink. Secrets are never option values: ``--kafka-property sasl.password=env:VAR`` (or
+``=file:PATH``, or a ``--kafka-property-file``) names where the secret is, and
+``source_config()``/``sink_config()`` read it when the configs are built.
+"""
+
+from __future__ import annotations
+
+from apache_beam.options.pipeline_options import PipelineOptions
+from kafka import KafkaConsumer, KafkaProducer
+
+from connectors.kafka_settings import (
+    KafkaClientSettings,
+    KafkaSinkConfig,
+    KafkaSourceConfig,
+    TimestampPolicy,
+    load_properties_file,
+    parse_start,
+    parse_stop,
+)
+
+__all__ = ["KafkaOptions"]
+
+
+def _properties(items: list[str] | None) -> dict[str, str]:
+    props: dict[str, str] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"bad --kafka-property {item!r}: expected KEY=VALUE")
+        props[key.strip()] = value.strip()
+    return props
+
+
+class KafkaOptions(PipelineOptions):
+    """Flags of the Kafka source (``ReadFromKafka``) and sink (``WriteToKafka``)."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        parser.add_argument("--bootstrap-servers", dest="bootstrap_servers",
+                            default="127.0.0.1:9092",
+                            help="Kafka brokers, host:port[,host:port...].")
+        parser.add_argument("--topic", dest="topics", action="append", default=None,
+                            help="Topic to read; repeat for several.")
+        parser.add_argument("--topic-pattern", dest="topic_pattern", default=None,
+                            help="Regular expression (full match) of topics to read; new "
+                                 "matching topics are picked up while running.")
+        parser.add_argument("--group-id", dest="group_id", default="newsbeam",
+                            help="Consumer group whose committed offsets are the default "
+                                 "start and receive the commits.")
+        parser.add_argument("--start", dest="start", default="committed",
+                            help="committed (default; earliest when the group has none) | "
+                                 "earliest | latest | timestamp:ISO-8601 | "
+                                 "offsets:topic:partition=offset,...")
+        parser.add_argument("--stop", dest="stop", default="never",
+                            help="never (stream) | drained[:SECONDS] | now | "
+                                 "timestamp:ISO-8601 | offsets:topic:partition=offset,...")
+        parser.add_argument("--timestamp-policy", dest="timestamp_policy",
+                            default=TimestampPolicy.CREATE_TIME.value,
+                            choices=[p.value for p in TimestampPolicy],
+                            help="Event time of a record.")
+        parser.add_argument("--max-delay-seconds", dest="max_delay_seconds", type=float,
+                            default=0.0,
+                            help="Watermark lag behind the newest record time (out-of-order "
+                                 "records within this delay are on time).")
+        parser.add_argument("--no-commit-offsets", dest="commit_offsets",
+                            action="store_false", default=True,
+                            help="Do not commit offsets to the consumer group.")
+        parser.add_argument("--discovery-interval-seconds", dest="discovery_interval_seconds",
+                            type=float, default=30.0,
+                            help="How often new partitions/topics are looked for (0: never).")
+        parser.add_argument("--kafka-property", dest="kafka_properties", action="append",
+                            default=None,
+                            help="Client property KEY=VALUE in Kafka's dotted names "
+                                 "(security.protocol=SASL_SSL, fetch.max.bytes=...); "
+                                 "secrets only as KEY=env:VAR or KEY=file:PATH.")
+        parser.add_argument("--kafka-property-file", dest="kafka_property_file", default=None,
+                            help="Java-style .properties file of client properties "
+                                 "(may hold secrets; flags override it).")
+        parser.add_argument("--kafka-io", dest="kafka_io", default="native",
+                            choices=["native", "xlang"],
+                            help="native: kafka-python source/sink; xlang: Beam's Java "
+                                 "KafkaIO through the expansion service (needs Java).")
+
+    def _client(self, known, other) -> KafkaClientSettings:
+        file_props = (load_properties_file(self.kafka_property_file)
+                      if self.kafka_property_file else None)
+        return KafkaClientSettings.from_properties(
+            self.bootstrap_servers, _properties(self.kafka_properties), known=known,
+            file_props=file_props, other_client=other)
+
+    def source_config(self) -> KafkaSourceConfig:
+        """The validated source config (raises ``ValueError`` saying what to fix)."""
+        return KafkaSourceConfig(
+            client=self._client(KafkaConsumer.DEFAULT_CONFIG, KafkaProducer.DEFAULT_CONFIG),
+            topics=tuple(self.topics or ()),
+            topic_pattern=self.topic_pattern,
+            group_id=self.group_id,
+            start=parse_start(self.start),
+            stop=parse_stop(self.stop),
+            timestamp_policy=TimestampPolicy(self.timestamp_policy),
+            max_delay_seconds=self.max_delay_seconds,
+            commit_offsets=self.commit_offsets,
+            discovery_interval_seconds=self.discovery_interval_seconds,
+        )
+
+    def sink_config(self) -> KafkaSinkConfig:
+        return KafkaSinkConfig(
+            client=self._client(KafkaProducer.DEFAULT_CONFIG, KafkaConsumer.DEFAULT_CONFIG))

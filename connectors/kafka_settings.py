@@ -1,0 +1,396 @@
+"""Kafka source and sink settings: validated once where they enter, carried typed.
+
+Start and stop positions, timestamp policy, consumer/producer properties. Properties use
+Kafka's dotted names (``security.protocol``, ``sasl.password``, ``fetch.max.bytes``) and are
+translated to kafka-python keyword arguments; an unknown key is refused with the list of
+known ones. Secret properties are ``SecretStr``: redacted in ``repr``, logs and
+``describe()``. On the command line a secret is given by reference only
+(``sasl.password=env:KAFKA_PASSWORD`` or ``=file:/run/secrets/kafka``), so it never becomes a
+``PipelineOptions`` value; a properties file may hold it literally.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "KafkaClientSettings",
+    "KafkaSinkConfig",
+    "KafkaSourceConfig",
+    "StartKind",
+    "StartPosition",
+    "StopKind",
+    "StopPosition",
+    "TimestampPolicy",
+    "load_properties_file",
+    "parse_offsets",
+    "parse_start",
+    "parse_stop",
+    "resolve_property_value",
+]
+
+# Dotted Kafka names whose kafka-python name is not simply dots -> underscores.
+_ALIASES = {
+    "sasl.username": "sasl_plain_username",
+    "sasl.password": "sasl_plain_password",
+    "sasl.plain.username": "sasl_plain_username",
+    "sasl.plain.password": "sasl_plain_password",
+    "ssl.ca.location": "ssl_cafile",
+    "ssl.certificate.location": "ssl_certfile",
+    "ssl.key.location": "ssl_keyfile",
+    "ssl.key.password": "ssl_password",
+    "ssl.endpoint.identification.algorithm": "ssl_check_hostname",
+}
+_SECRET_WORDS = ("password", "secret", "token", "jaas", "credential")
+# Settings newsbeam owns: passing them as properties would break offsets or delivery.
+_RESERVED = frozenset({
+    "group_id", "enable_auto_commit", "auto_offset_reset", "key_deserializer",
+    "value_deserializer", "key_serializer", "value_serializer", "bootstrap_servers",
+})
+
+
+def _is_secret(name: str) -> bool:
+    return any(word in name.lower() for word in _SECRET_WORDS)
+
+
+def _kafka_python_name(key: str, known: Iterable[str]) -> str:
+    key = key.strip()
+    name = _ALIASES.get(key.lower(), key.lower().replace(".", "_").replace("-", "_"))
+    known = set(known)
+    if name in _RESERVED:
+        raise ValueError(f"Kafka property {key!r} is set by newsbeam itself; use the matching "
+                         "flag (--bootstrap-servers, --group-id, --start) instead")
+    if name not in known:
+        raise ValueError(f"unknown Kafka property {key!r} (kafka-python name {name!r}); "
+                         f"known: {', '.join(sorted(known))}")
+    return name
+
+
+def resolve_property_value(key: str, value: str, *, allow_literal_secret: bool) -> str:
+    """Resolve ``env:VAR`` and ``file:PATH`` references; refuse literal secrets on flags."""
+    if value.startswith("env:"):
+        var = value[4:]
+        if var not in os.environ:
+            raise ValueError(f"Kafka property {key!r} refers to environment variable {var!r}, "
+                             "which is not set")
+        return os.environ[var]
+    if value.startswith("file:"):
+        path = Path(value[5:])
+        if not path.is_file():
+            raise ValueError(f"Kafka property {key!r} refers to file {str(path)!r}, "
+                             "which does not exist")
+        return path.read_text(encoding="utf-8").strip()
+    if _is_secret(key) and not allow_literal_secret:
+        raise ValueError(f"Kafka property {key!r} is a secret: give it as {key}=env:VARIABLE "
+                         f"or {key}=file:/path, or put it in --kafka-property-file")
+    return value
+
+
+def load_properties_file(path: str | Path) -> dict[str, str]:
+    """Read a Java-style ``.properties`` file: ``key=value`` lines, ``#``/``!`` comments."""
+    props: dict[str, str] = {}
+    for number, raw in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        line = raw.strip()
+        if not line or line[0] in "#!":
+            continue
+        match = re.match(r"([^=:\s]+)\s*[=:]\s*(.*)", line)
+        if not match:
+            raise ValueError(f"{path}:{number}: expected key=value")
+        props[match.group(1)] = match.group(2).strip()
+    return props
+
+
+class KafkaClientSettings(BaseSettings):
+    """Connection settings shared by source and sink.
+
+    ``properties`` holds non-secret kafka-python arguments, ``secrets`` the secret ones.
+    Also read from the environment: ``NEWSBEAM_KAFKA_BOOTSTRAP_SERVERS``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="NEWSBEAM_KAFKA_", frozen=True,
+                                      extra="forbid")
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    properties: dict[str, Any] = Field(default_factory=dict)
+    secrets: dict[str, SecretStr] = Field(default_factory=dict)
+
+    @classmethod
+    def from_properties(cls, bootstrap_servers: str, raw: Mapping[str, str], *,
+                        known: Iterable[str], file_props: Mapping[str, str] | None = None,
+                        other_client: Iterable[str] = (),
+                        ) -> KafkaClientSettings:
+        """Build from dotted properties: flags (``raw``) override the file's.
+
+        Keys only ``other_client`` knows (a consumer's fetch sizes, for the producer) are
+        skipped, so source and sink can share one property list.
+        """
+        known = list(known)
+        skip = set(other_client) - set(known)
+        properties: dict[str, Any] = {}
+        secrets: dict[str, SecretStr] = {}
+        for source, allow_literal in ((file_props or {}, True), (raw, False)):
+            for key, value in source.items():
+                try:
+                    name = _kafka_python_name(key, known)
+                except ValueError:
+                    if _kafka_python_name(key, [*known, *skip]) in skip:
+                        continue
+                    raise
+                resolved = resolve_property_value(key, value, allow_literal_secret=allow_literal)
+                if _is_secret(name):
+                    secrets[name] = SecretStr(resolved)
+                    properties.pop(name, None)
+                else:
+                    properties[name] = _coerce(resolved)
+                    secrets.pop(name, None)
+        return cls(bootstrap_servers=bootstrap_servers, properties=properties, secrets=secrets)
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """kafka-python keyword arguments, secrets revealed: never log the result."""
+        kwargs = dict(self.properties)
+        kwargs.update({k: v.get_secret_value() for k, v in self.secrets.items()})
+        kwargs["bootstrap_servers"] = self.bootstrap_servers.split(",")
+        return kwargs
+
+    def describe(self) -> dict[str, Any]:
+        """For logs: properties plus secret names, secret values redacted."""
+        return {"bootstrap_servers": self.bootstrap_servers, **self.properties,
+                **{k: "**********" for k in self.secrets}}
+
+
+def _coerce(value: str) -> Any:
+    lowered = value.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if re.fullmatch(r"-?\d+", value):
+        return int(value)
+    return value
+
+
+class StartKind(StrEnum):
+    COMMITTED = "committed"
+    EARLIEST = "earliest"
+    LATEST = "latest"
+    TIMESTAMP = "timestamp"
+    OFFSETS = "offsets"
+
+
+class StopKind(StrEnum):
+    NEVER = "never"
+    DRAINED = "drained"
+    OFFSETS = "offsets"
+    TIMESTAMP = "timestamp"
+    NOW = "now"
+
+
+class TimestampPolicy(StrEnum):
+    """Event time of a record, as in Beam KafkaIO's ``TimestampPolicyFactory``."""
+
+    CREATE_TIME = "create-time"
+    LOG_APPEND_TIME = "log-append-time"
+    PROCESSING_TIME = "processing-time"
+
+
+PartitionOffsets = dict[tuple[str, int], int]
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _millis(value: datetime) -> int:
+    return int(_to_utc(value).timestamp() * 1000)
+
+
+class StartPosition(BaseModel):
+    """Where each partition starts. ``committed`` falls back to ``fallback`` (earliest)
+    for a partition the group never committed; ``offsets`` falls back likewise for a
+    partition not listed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: StartKind = StartKind.COMMITTED
+    timestamp: datetime | None = None
+    offsets: PartitionOffsets = Field(default_factory=dict)
+    fallback: StartKind = StartKind.EARLIEST
+
+    @model_validator(mode="after")
+    def _complete(self) -> StartPosition:
+        if self.kind is StartKind.TIMESTAMP and self.timestamp is None:
+            raise ValueError("start kind 'timestamp' needs a timestamp (timestamp:ISO-8601)")
+        if self.kind is StartKind.OFFSETS and not self.offsets:
+            raise ValueError("start kind 'offsets' needs offsets (offsets:topic:partition=offset,...)")
+        if self.fallback not in (StartKind.EARLIEST, StartKind.LATEST):
+            raise ValueError("start fallback must be 'earliest' or 'latest'")
+        return self
+
+    @property
+    def timestamp_ms(self) -> int | None:
+        return None if self.timestamp is None else _millis(self.timestamp)
+
+
+class StopPosition(BaseModel):
+    """Where a read ends. ``never`` streams forever; ``drained`` stops a partition once it
+    has been caught up for ``idle_seconds``; ``offsets``/``timestamp``/``now`` are exact
+    bounded stops (``now``: the log end when the read starts)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: StopKind = StopKind.NEVER
+    idle_seconds: float = 5.0
+    timestamp: datetime | None = None
+    offsets: PartitionOffsets = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _complete(self) -> StopPosition:
+        if self.kind is StopKind.TIMESTAMP and self.timestamp is None:
+            raise ValueError("stop kind 'timestamp' needs a timestamp (timestamp:ISO-8601)")
+        if self.kind is StopKind.OFFSETS and not self.offsets:
+            raise ValueError("stop kind 'offsets' needs offsets (offsets:topic:partition=offset,...)")
+        if self.idle_seconds <= 0:
+            raise ValueError("drained:SECONDS must be positive")
+        return self
+
+    @property
+    def bounded(self) -> bool:
+        return self.kind is not StopKind.NEVER
+
+    @property
+    def timestamp_ms(self) -> int | None:
+        return None if self.timestamp is None else _millis(self.timestamp)
+
+
+def parse_offsets(text: str) -> PartitionOffsets:
+    """``topic:partition=offset,...`` -> ``{(topic, partition): offset}``."""
+    offsets: PartitionOffsets = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        match = re.fullmatch(r"(.+):(\d+)=(\d+)", item)
+        if not match:
+            raise ValueError(f"bad offset {item!r}: expected topic:partition=offset")
+        offsets[(match.group(1), int(match.group(2)))] = int(match.group(3))
+    return offsets
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        if re.fullmatch(r"\d{10,}", text):
+            return datetime.fromtimestamp(int(text) / 1000, UTC)
+        return _to_utc(datetime.fromisoformat(text))
+    except ValueError as exc:
+        raise ValueError(f"bad timestamp {text!r}: expected ISO-8601 or epoch millis") from exc
+
+
+def parse_start(text: str) -> StartPosition:
+    """``committed|earliest|latest|timestamp:ISO|offsets:t:p=o,...``"""
+    kind, _, arg = text.strip().partition(":")
+    try:
+        start_kind = StartKind(kind.lower())
+    except ValueError:
+        raise ValueError(f"bad --start {text!r}: expected committed, earliest, latest, "
+                         "timestamp:ISO or offsets:topic:partition=offset,...") from None
+    if start_kind is StartKind.TIMESTAMP:
+        return StartPosition(kind=start_kind, timestamp=_parse_time(arg))
+    if start_kind is StartKind.OFFSETS:
+        return StartPosition(kind=start_kind, offsets=parse_offsets(arg))
+    return StartPosition(kind=start_kind)
+
+
+def parse_stop(text: str) -> StopPosition:
+    """``never|drained[:SECONDS]|offsets:t:p=o,...|timestamp:ISO|now``"""
+    kind, _, arg = text.strip().partition(":")
+    try:
+        stop_kind = StopKind(kind.lower())
+    except ValueError:
+        raise ValueError(f"bad --stop {text!r}: expected never, drained[:SECONDS], now, "
+                         "timestamp:ISO or offsets:topic:partition=offset,...") from None
+    if stop_kind is StopKind.DRAINED:
+        return StopPosition(kind=stop_kind, idle_seconds=float(arg) if arg else 5.0)
+    if stop_kind is StopKind.TIMESTAMP:
+        return StopPosition(kind=stop_kind, timestamp=_parse_time(arg))
+    if stop_kind is StopKind.OFFSETS:
+        return StopPosition(kind=stop_kind, offsets=parse_offsets(arg))
+    return StopPosition(kind=stop_kind)
+
+
+class KafkaSourceConfig(BaseModel):
+    """Everything ``ReadFromKafka`` needs. Pickled into the DoFns; secrets stay SecretStr."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    client: KafkaClientSettings = Field(default_factory=KafkaClientSettings)
+    topics: tuple[str, ...] = ()
+    topic_pattern: str | None = None
+    group_id: str = "newsbeam"
+    start: StartPosition = Field(default_factory=StartPosition)
+    stop: StopPosition = Field(default_factory=StopPosition)
+    timestamp_policy: TimestampPolicy = TimestampPolicy.CREATE_TIME
+    # CreateTime watermark: max(event time seen) - this (records may arrive out of order).
+    max_delay_seconds: float = 0.0
+    commit_offsets: bool = True
+    discovery_interval_seconds: float = 30.0
+    poll_timeout_ms: int = 200
+    max_poll_records: int = 500
+    # How long one process() call reads before checkpointing its restriction.
+    bundle_seconds: float = 1.0
+    # Idle partition: once caught up this long, the watermark moves to now - max_delay.
+    idle_watermark_seconds: float = 2.0
+    backoff_initial_seconds: float = 0.5
+    backoff_max_seconds: float = 10.0
+
+    @field_validator("topic_pattern")
+    @classmethod
+    def _valid_pattern(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"--topic-pattern {value!r} is not a regular expression: "
+                                 f"{exc}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _has_topics(self) -> KafkaSourceConfig:
+        if not self.topics and not self.topic_pattern:
+            raise ValueError("the Kafka source needs --topic (repeatable) or --topic-pattern")
+        if self.bundle_seconds <= 0 or self.poll_timeout_ms <= 0:
+            raise ValueError("bundle_seconds and poll_timeout_ms must be positive")
+        return self
+
+    @property
+    def bounded(self) -> bool:
+        return self.stop.bounded
+
+    def matches(self, topic: str) -> bool:
+        if topic in self.topics:
+            return True
+        return bool(self.topic_pattern and re.fullmatch(self.topic_pattern, topic))
+
+
+class KafkaSinkConfig(BaseModel):
+    """Producer settings: durable by default (acks=all, retries, idempotence)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    client: KafkaClientSettings = Field(default_factory=KafkaClientSettings)
+    acks: str = "all"
+    retries: int = 5
+    enable_idempotence: bool = True
+    linger_ms: int = 5
+    delivery_timeout_ms: int = 30000
+    flush_timeout_seconds: float = 60.0
+
+    def producer_kwargs(self) -> dict[str, Any]:
+        kwargs = self.client.client_kwargs()
+        kwargs.update(acks=self.acks if self.acks != "all" else "all", retries=self.retries,
+                      enable_idempotence=self.enable_idempotence, linger_ms=self.linger_ms,
+                      delivery_timeout_ms=self.delivery_timeout_ms)
+        return kwargs
