@@ -1,0 +1,95 @@
+"""One document through the cleaning core: pick the input, extract, clean, harvest.
+
+Split in two steps so the per-site learner can see a document's lines between them:
+``extract_content`` turns raw HTML (or scraped text) into lines, ``clean_content``
+decides each line, knowing which lines the site repeats everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+
+from pipeline.boilerplate.html import HtmlExtraction, extract_html
+from pipeline.boilerplate.rules import Rules
+from pipeline.boilerplate.text import Mode, TextCleaning, clean_text
+from pipeline.models import BoilerplateStats
+
+__all__ = ["CleanedDocument", "Content", "clean_content", "clean_document", "extract_content"]
+
+
+@dataclass(frozen=True)
+class Content:
+    """Text to clean, how it was obtained, and the page's metadata (HTML only)."""
+
+    text: str
+    mode: Mode
+    page: HtmlExtraction | None = None
+
+    @property
+    def lines(self) -> list[str]:
+        return self.text.splitlines()
+
+
+@dataclass(frozen=True)
+class CleanedDocument:
+    body: str
+    captions: tuple[str, ...]
+    source_url: str | None
+    stats: BoilerplateStats
+    headline: str | None
+    title: str | None
+    author: str | None
+    published_at: datetime | None
+    canonical_url: str | None
+    cleaning: TextCleaning
+
+
+def extract_content(body: str | None, html: str | None, url: str | None = None) -> Content:
+    """The text to clean: the page's main content if there is HTML, else the body.
+
+    When a page yields no main content but the message also carries a body, the body
+    is used, so a broken page never loses text a scraper already extracted.
+    """
+    if html and html.strip():
+        page = extract_html(html, url=url)
+        if page.text.strip() or not (body and body.strip()):
+            return Content(text=page.text, mode="extracted", page=page)
+        return Content(text=body or "", mode="text", page=page)
+    return Content(text=body or "", mode="text")
+
+
+def clean_content(content: Content, *, title: str | None = None,
+                  site_chrome: Collection[int] = (), rules: Rules | None = None,
+                  ) -> CleanedDocument:
+    """Clean ``content``'s lines and merge what the page and the text yield."""
+    page = content.page
+    known_title = title or (page.title if page else None)
+    cleaning = clean_text(content.text, title=known_title, site_chrome=site_chrome,
+                          rules=rules, mode=content.mode)
+    captions = list(page.captions if page else ())
+    for caption in cleaning.captions:
+        if caption not in captions:
+            captions.append(caption)
+    return CleanedDocument(
+        body=cleaning.body,
+        captions=tuple(captions),
+        source_url=cleaning.source_url,
+        stats=cleaning.stats(),
+        headline=cleaning.headline,
+        title=page.title if page else None,
+        author=page.author if page else None,
+        published_at=page.published_at if page else None,
+        canonical_url=page.canonical_url if page else None,
+        cleaning=cleaning,
+    )
+
+
+def clean_document(body: str | None = None, html: str | None = None, *,
+                   url: str | None = None, title: str | None = None,
+                   site_chrome: Collection[int] = (), rules: Rules | None = None,
+                   ) -> CleanedDocument:
+    """``extract_content`` then ``clean_content``: one call for callers without a learner."""
+    return clean_content(extract_content(body, html, url), title=title,
+                         site_chrome=site_chrome, rules=rules)

@@ -1,0 +1,110 @@
+"""HTML mode: main-content extraction with trafilatura, plus the page's metadata.
+
+Why trafilatura: it is the best-kept open extractor (F1 ~0.91 on its own benchmark,
+~0.96 on Scrapinghub's) and reads title, author, date and canonical URL from the page.
+Its output still carries some chrome (share rows, "read more" lists, captions), which
+``clean_text(mode="extracted")`` removes afterwards. Captions are read from
+``<figcaption>`` before trafilatura prunes the tree.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import lxml.html
+import trafilatura
+from lxml import etree
+
+from pipeline.boilerplate.features import normalise_line
+
+__all__ = ["HtmlExtraction", "extract_html"]
+
+_MAX_CAPTION = 400
+
+
+@dataclass(frozen=True)
+class HtmlExtraction:
+    """What the page yields: main text (one paragraph per line) and metadata."""
+
+    text: str
+    title: str | None = None
+    author: str | None = None
+    published_at: datetime | None = None
+    canonical_url: str | None = None
+    captions: tuple[str, ...] = ()
+
+
+def _parse_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    for fmt in ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d"):
+        try:
+            parsed = datetime.strptime(value, fmt)
+        except ValueError:
+            continue
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+def _canonical(tree: lxml.html.HtmlElement) -> str | None:
+    for xpath in ('//link[@rel="canonical"]/@href', '//meta[@property="og:url"]/@content'):
+        found = [v.strip() for v in tree.xpath(xpath) if v and v.strip().startswith("http")]
+        if found:
+            return found[0]
+    return None
+
+
+def _meta_published(tree: lxml.html.HtmlElement) -> datetime | None:
+    """The page's full publication timestamp (trafilatura keeps only the day)."""
+    for value in tree.xpath('//meta[@property="article:published_time"]/@content'
+                            ' | //meta[@itemprop="datePublished"]/@content'):
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+def _figcaptions(tree: lxml.html.HtmlElement) -> tuple[str, ...]:
+    captions: list[str] = []
+    for node in tree.xpath("//figure//figcaption | //*[contains(@class, 'caption')]"):
+        text = normalise_line(node.text_content())
+        if 3 <= len(text) <= _MAX_CAPTION and text not in captions:
+            captions.append(text)
+    return tuple(captions)
+
+
+def _load(html: str) -> lxml.html.HtmlElement | None:
+    # lxml refuses str input carrying an XML encoding declaration.
+    cleaned = re.sub(r"^\s*<\?xml[^>]*\?>", "", html)
+    try:
+        return lxml.html.document_fromstring(cleaned)
+    except (etree.ParserError, ValueError):
+        return None
+
+
+def extract_html(html: str, url: str | None = None) -> HtmlExtraction:
+    """Main text and metadata of one page; empty text if the page has no article."""
+    tree = _load(html)
+    if tree is None:
+        return HtmlExtraction(text="")
+    captions = _figcaptions(tree)
+    canonical = _canonical(tree)
+    published = _meta_published(tree)
+    doc = trafilatura.bare_extraction(
+        tree, url=url, with_metadata=True, include_comments=False, include_tables=True,
+        deduplicate=False, favor_recall=True)
+    if doc is None:
+        return HtmlExtraction(text="", canonical_url=canonical, captions=captions)
+    text = doc.text or ""
+    return HtmlExtraction(
+        text=text,
+        title=normalise_line(doc.title) if doc.title else None,
+        author=normalise_line(doc.author) if doc.author else None,
+        published_at=published or _parse_date(doc.date),
+        canonical_url=canonical or (doc.url if doc.url and doc.url != url else None),
+        captions=captions,
+    )

@@ -1,0 +1,86 @@
+"""Boilerplate rules as data: chrome patterns and stoplists, loaded and validated once.
+
+Why data files: the patterns and stoplists change far more often than the classifier,
+and reviewers of a new rule should see a YAML diff, not a code diff. ``load_rules`` is
+called from a DoFn's ``setup()`` (never at import) and fails loudly on a bad regex.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+import yaml
+
+__all__ = ["Rules", "load_rules"]
+
+_DATA = "pipeline.boilerplate"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Compiled rules: ``chrome`` maps a line to its removal reason, in file order."""
+
+    chrome: tuple[tuple[str, re.Pattern[str]], ...]
+    source_prefix: re.Pattern[str]
+    caption_credit: tuple[re.Pattern[str], ...]
+    related_heading: tuple[re.Pattern[str], ...]
+    stoplists: dict[str, frozenset[str]]
+    stop_index: dict[str, tuple[str, ...]]
+
+    def chrome_reason(self, line: str) -> str | None:
+        """The reason a normalised line is known chrome, or None."""
+        for reason, pattern in self.chrome:
+            if pattern.fullmatch(line):
+                return reason
+        return None
+
+    def is_related_heading(self, line: str) -> bool:
+        text = line.rstrip(" :>»›").strip()
+        return any(p.fullmatch(text) for p in self.related_heading)
+
+    def has_caption_credit(self, line: str) -> bool:
+        return any(p.search(line) for p in self.caption_credit)
+
+
+def _compile(expr: str, where: str) -> re.Pattern[str]:
+    try:
+        return re.compile(expr, re.IGNORECASE | re.UNICODE)
+    except re.error as exc:
+        raise ValueError(f"patterns.yaml: bad regex in {where}: {expr!r}: {exc}") from exc
+
+
+@lru_cache(maxsize=1)
+def load_rules() -> Rules:
+    """Load ``data/patterns.yaml`` and ``data/stoplists/*.txt`` (cached per process)."""
+    root = resources.files(_DATA).joinpath("data")
+    raw = yaml.safe_load(root.joinpath("patterns.yaml").read_text(encoding="utf-8"))
+    for key in ("chrome", "source_prefix", "caption_credit", "related_heading"):
+        if key not in raw:
+            raise ValueError(f"patterns.yaml: missing section {key!r}")
+    chrome = tuple(
+        (reason, _compile(expr, f"chrome.{reason}"))
+        for reason, exprs in raw["chrome"].items() for expr in exprs
+    )
+    prefixes = "|".join(re.escape(p) for p in raw["source_prefix"])
+    source_prefix = _compile(rf"^\s*(?:{prefixes})\s*:\s*(.*)$", "source_prefix")
+    caption_credit = tuple(_compile(e, "caption_credit") for e in raw["caption_credit"])
+    related = tuple(_compile(e, "related_heading") for e in raw["related_heading"])
+
+    stoplists: dict[str, frozenset[str]] = {}
+    for entry in root.joinpath("stoplists").iterdir():
+        if entry.name.endswith(".txt"):
+            words = (w.strip() for w in entry.read_text(encoding="utf-8").splitlines())
+            stoplists[entry.name[:-4]] = frozenset(w.lower() for w in words
+                                                   if w and not w.startswith("#"))
+    if not stoplists:
+        raise ValueError("boilerplate data: no stoplists found")
+    index: dict[str, list[str]] = {}
+    for lang, words in sorted(stoplists.items()):
+        for word in words:
+            index.setdefault(word, []).append(lang)
+    return Rules(chrome=chrome, source_prefix=source_prefix, caption_credit=caption_credit,
+                 related_heading=related, stoplists=stoplists,
+                 stop_index={w: tuple(langs) for w, langs in index.items()})

@@ -1,0 +1,230 @@
+"""Text-mode cleaning: a line classifier that keeps the article and nothing else.
+
+Three passes, each removal tagged with a reason (the record's audit trail):
+1. known chrome by pattern (``patterns.yaml``), learned per-site chrome, captions and
+   source lines (harvested first), and headline lists after related-content headings;
+2. jusText-style features (length, stopword density) classify what is left as
+   ``good`` prose or ``short``/``low``-density lines;
+3. context: short lines between good paragraphs stay (sub-headings, quotes), short
+   non-sentences at the edges of the article go (site banners, menus, teasers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pipeline.boilerplate.features import (
+    LineFeatures,
+    choose_stoplist,
+    line_features,
+    normalise_line,
+)
+from pipeline.boilerplate.harvest import clean_caption, source_url_of
+from pipeline.boilerplate.rules import Rules, load_rules
+from pipeline.boilerplate.site_chrome import line_key
+from pipeline.models import BoilerplateStats
+
+__all__ = ["LineDecision", "Mode", "TextCleaning", "clean_text"]
+
+Mode = Literal["text", "extracted"]
+
+_GOOD_CHARS = 60
+_GOOD_DENSITY = 0.12
+_CAPTION_MAX = 400
+_PATTERN_MAX = 1200
+
+
+@dataclass(frozen=True)
+class LineDecision:
+    """One non-empty input line and why it was removed (``reason is None``: kept)."""
+
+    text: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class TextCleaning:
+    decisions: tuple[LineDecision, ...]
+    captions: tuple[str, ...] = ()
+    source_url: str | None = None
+    headline: str | None = None
+    reasons_order: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def paragraphs(self) -> list[str]:
+        return [d.text for d in self.decisions if d.reason is None]
+
+    @property
+    def body(self) -> str:
+        return "\n\n".join(self.paragraphs)
+
+    @property
+    def removed(self) -> list[LineDecision]:
+        return [d for d in self.decisions if d.reason is not None]
+
+    def stats(self) -> BoilerplateStats:
+        """Audit counts for the record: lines and characters removed, per reason."""
+        reasons: dict[str, int] = {}
+        for d in self.removed:
+            reasons[d.reason] = reasons.get(d.reason, 0) + 1  # type: ignore[index]
+        return BoilerplateStats(
+            lines_kept=len(self.paragraphs), lines_removed=len(self.removed),
+            chars_removed=sum(len(d.text) for d in self.removed), reasons=reasons)
+
+
+def _is_good(f: LineFeatures, mode: Mode) -> bool:
+    if f.no_space_script:
+        return f.chars >= 25
+    if f.chars >= 200 and f.stop_density >= _GOOD_DENSITY / 2:
+        return True
+    min_chars = _GOOD_CHARS if mode == "text" else 40
+    return f.chars >= min_chars and f.stop_density >= _GOOD_DENSITY and f.n_words >= 6
+
+
+def _is_sentence(f: LineFeatures) -> bool:
+    return f.sentence_end and f.n_words >= 4 and f.stop_density >= 0.1
+
+
+def _leaves_related(f: LineFeatures, good: bool) -> bool:
+    """A paragraph long enough that it is prose again, not a headline teaser."""
+    return good and (f.chars >= 250 or (f.no_space_script and f.chars >= 120))
+
+
+def clean_text(text: str, *, title: str | None = None,
+               site_chrome: Collection[int] = (), rules: Rules | None = None,
+               mode: Mode = "text") -> TextCleaning:
+    """Split ``text`` into lines and decide each one; see the module docstring.
+
+    ``mode="extracted"`` is for text already cut by a main-content extractor: the
+    edge rules are gentler since the extractor has already dropped the page frame.
+    """
+    rules = rules or load_rules()
+    lines = [n for n in (normalise_line(raw) for raw in text.splitlines()) if n]
+    stoplist = choose_stoplist(lines, rules)
+    feats = [line_features(line, stoplist) for line in lines]
+    good = [_is_good(f, mode) for f in feats]
+    reasons: list[str | None] = [None] * len(lines)
+    captions: list[str] = []
+    source_url: str | None = None
+    title_key = normalise_line(title).casefold() if title else None
+
+    after_image = False
+    in_related = False
+    seen: set[str] = set()
+    for i, (line, f) in enumerate(zip(lines, feats, strict=True)):
+        prev_image, after_image = after_image, False
+        folded = line.casefold()
+        if in_related:
+            if _leaves_related(f, good[i]):
+                in_related = False
+            else:
+                reasons[i] = "related"
+                continue
+        is_source, url = source_url_of(line, rules)
+        if is_source:
+            reasons[i] = "source"
+            source_url = source_url or url
+            continue
+        if site_chrome and line_key(line) in site_chrome:
+            reasons[i] = "site_chrome"
+            continue
+        chrome = rules.chrome_reason(line) if f.chars <= _PATTERN_MAX else None
+        if chrome == "image":
+            reasons[i] = "image"
+            after_image = True
+            continue
+        if f.chars <= _CAPTION_MAX and (
+                (prev_image and (line.endswith("|") or f.chars <= 300))
+                or rules.has_caption_credit(line)):
+            reasons[i] = "caption"
+            caption = clean_caption(line)
+            if caption:
+                captions.append(caption)
+            continue
+        if chrome is not None:
+            reasons[i] = chrome
+            continue
+        if f.chars <= 80 and rules.is_related_heading(line):
+            reasons[i] = "related"
+            in_related = True
+            continue
+        if title_key and folded == title_key and not any(good[:i]):
+            reasons[i] = "title"
+            continue
+        if f.chars <= 80 and f.has_date and f.stop_density < 0.15 and not f.sentence_end:
+            reasons[i] = "dateline"
+            continue
+        if f.chars >= 30 and folded in seen:
+            reasons[i] = "duplicate"
+            continue
+        seen.add(folded)
+
+    _apply_context(reasons, feats, good, mode)
+    headline = _headline(lines, reasons, good, feats, mode)
+    decisions = tuple(LineDecision(line, r) for line, r in zip(lines, reasons, strict=True))
+    return TextCleaning(decisions=decisions, captions=tuple(captions),
+                        source_url=source_url, headline=headline)
+
+
+def _apply_context(reasons: list[str | None], feats: list[LineFeatures],
+                   good: list[bool], mode: Mode) -> None:
+    """jusText's context rule, for the lines no pattern decided."""
+    open_idx = [i for i, r in enumerate(reasons) if r is None]
+    good_idx = [i for i in open_idx if good[i]]
+    if not good_idx:
+        # No prose at all: keep what reads as sentences, drop menu-like fragments.
+        for i in open_idx:
+            if not _is_sentence(feats[i]) and feats[i].n_words < 4:
+                reasons[i] = "short"
+        return
+    first, last = good_idx[0], good_idx[-1]
+    for i in open_idx:
+        if good[i]:
+            continue
+        f = feats[i]
+        if first < i < last:
+            if mode == "text" and f.chars >= _GOOD_CHARS and f.stop_density < 0.05 \
+                    and not f.sentence_end:
+                reasons[i] = "low_density"
+            continue
+        if _is_sentence(f) and (mode == "extracted" or f.chars >= 30):
+            continue
+        if mode == "extracted" and f.n_words >= 4 and i > last and f.chars >= 40:
+            continue
+        reasons[i] = "short"
+
+
+def _headline(lines: list[str], reasons: list[str | None], good: list[bool],
+              feats: list[LineFeatures], mode: Mode) -> str | None:
+    """Find (and, in text mode, cut) the article's own headline above the prose.
+
+    Scraped text often opens with the headline, which belongs in ``title``, not in the
+    body: the first kept line, if it is not a sentence and prose follows it, is taken
+    out with reason ``title``. Otherwise the last short line removed just above the
+    prose is the best guess.
+    """
+    kept = [i for i, r in enumerate(reasons) if r is None]
+    if mode == "text" and len(kept) >= 2:
+        i, nxt = kept[0], kept[1]
+        f = feats[i]
+        if not f.sentence_end and 3 <= f.n_words <= 30 and f.chars <= 200 and good[nxt]:
+            # A line above it that matched the record's title was a site banner that
+            # the producer took for the headline.
+            for j in range(i):
+                if reasons[j] == "title":
+                    reasons[j] = "banner"
+            reasons[i] = "title"
+            return lines[i]
+    first_good = next((i for i in kept if good[i]), None)
+    if first_good is None:
+        return None
+    for i in range(first_good - 1, -1, -1):
+        if reasons[i] == "title":
+            return lines[i]
+        if reasons[i] == "short" and 3 <= feats[i].n_words <= 30:
+            return lines[i]
+        if reasons[i] not in ("dateline", "byline", "image", "caption", "short"):
+            break
+    return None

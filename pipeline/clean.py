@@ -1,0 +1,179 @@
+"""The cleaning stage: strip boilerplate from each article (issue 4).
+
+A thin Beam wrapper around ``pipeline.boilerplate``. Articles are keyed by site and go
+through one stateful DoFn, which keeps each site's recurring-line learner in bounded
+per-key state (a window of recent articles, evicted lazily as new ones arrive: no
+timers, so it runs on runners without processing-time timers). A keyed ``Map``
+followed by a stateful ``ParDo`` fuses into one stage: no GroupByKey, so it streams.
+
+Output: ``ParDo(...).with_outputs(DEAD_LETTER, main=ARTICLES)``. Main: the cleaned
+``Article`` (body = kept paragraphs joined by a blank line, ``captions``,
+``source_url``, ``boilerplate`` stats; title, author, published_at and canonical_url
+filled from the page when missing; ``html`` dropped).
+
+An article with nothing left after cleaning goes to the dead-letter output with
+``error_class="EmptyAfterCleaning"``: an empty body would only pollute language
+detection, dedup and tagging downstream, while the dead letter keeps the raw input
+for anyone to inspect, fix the rules, and re-publish it. Nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import apache_beam as beam
+from apache_beam import pvalue
+from apache_beam.coders import BytesCoder
+from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
+
+from pipeline.boilerplate import (
+    CleanedDocument,
+    Rules,
+    SiteChromeLearner,
+    clean_content,
+    extract_content,
+    load_rules,
+)
+from pipeline.dead_letters import ARTICLES, DEAD_LETTER, StageError, guard_stage
+from pipeline.models import Article
+
+__all__ = ["STAGE", "CleanArticles", "apply_cleaning", "site_of"]
+
+STAGE = "clean"
+_TOKEN_BYTES = 16
+_CACHE_SITES = 512
+
+
+def site_of(article: Article) -> str:
+    """The key per-site chrome is learned under: the source, else the URL's host."""
+    if article.source and article.source.strip():
+        return article.source.strip().lower()
+    host = (urlsplit(article.url).hostname or "").lower()
+    return host.removeprefix("www.") or "unknown"
+
+
+def apply_cleaning(article: Article, doc: CleanedDocument) -> Article:
+    """The cleaned record: ``doc``'s results merged into ``article`` (a new copy).
+
+    The headline found in the text replaces a missing title, or one that the cleaner
+    removed as chrome (a site banner the producer mistook for the headline).
+    """
+    if not doc.body.strip():
+        raise StageError("EmptyAfterCleaning",
+                         f"no article text left after removing {doc.stats.lines_removed} "
+                         f"boilerplate lines ({doc.stats.reasons})")
+    title = article.title or doc.title or doc.headline or ""
+    removed_as_chrome = {d.text.casefold() for d in doc.cleaning.removed if d.reason != "title"}
+    if doc.headline and title.casefold() in removed_as_chrome:
+        title = doc.headline
+    return article.model_copy(update={
+        "body": doc.body,
+        "title": title,
+        "captions": list(doc.captions),
+        "source_url": article.source_url or doc.source_url,
+        "author": article.author or doc.author,
+        "published_at": article.published_at or doc.published_at,
+        "canonical_url": _canonical(article, doc),
+        "boilerplate": doc.stats,
+        "html": None,
+    })
+
+
+def _canonical(article: Article, doc: CleanedDocument) -> str:
+    if doc.canonical_url and (not article.canonical_url or article.canonical_url == article.url):
+        return doc.canonical_url
+    return article.canonical_url or article.url
+
+
+class _CleanArticlesFn(beam.DoFn):
+    """Clean one (site, article); the site's learner lives in per-key state."""
+
+    LEARNER = ReadModifyWriteStateSpec("site_chrome", BytesCoder())
+
+    def __init__(self, window: int, min_articles: int, min_share: float, max_lines: int):
+        self._config = (window, min_articles, min_share, max_lines)
+        self._rules: Rules | None = None
+        self._cache: OrderedDict[str, tuple[bytes, SiteChromeLearner]] = OrderedDict()
+        self._generation = 0
+
+    def setup(self) -> None:
+        self._rules = load_rules()
+        self._token = os.urandom(_TOKEN_BYTES)
+        self._cache = OrderedDict()
+
+    def _learner(self, site: str, stored: bytes | None) -> SiteChromeLearner:
+        # The state value is (writer token + generation) + payload: if this instance
+        # wrote it, reuse the live learner instead of decoding it again.
+        if stored:
+            stamp, payload = stored[:_TOKEN_BYTES + 8], stored[_TOKEN_BYTES + 8:]
+            cached = self._cache.get(site)
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
+            return SiteChromeLearner.from_bytes(payload)
+        return SiteChromeLearner(*self._config)
+
+    def _store(self, site: str, learner: SiteChromeLearner, state) -> None:
+        self._generation += 1
+        stamp = self._token + self._generation.to_bytes(8, "little")
+        state.write(stamp + learner.to_bytes())
+        self._cache[site] = (stamp, learner)
+        self._cache.move_to_end(site)
+        while len(self._cache) > _CACHE_SITES:
+            self._cache.popitem(last=False)
+
+    def process(self, element: tuple[str, Article],
+                learner_state=beam.DoFn.StateParam(LEARNER),  # noqa: B008 - Beam idiom
+                ) -> Iterator[Article | pvalue.TaggedOutput]:
+        site, article = element
+        learned: list[SiteChromeLearner] = []
+
+        def compute(a: Article) -> Article:
+            content = extract_content(a.body, a.html, a.url)
+            learner = self._learner(site, learner_state.read())
+            chrome = learner.observe(content.lines)
+            learned.append(learner)
+            doc = clean_content(content, title=a.title or None, site_chrome=chrome,
+                                rules=self._rules)
+            return apply_cleaning(a, doc)
+
+        for out in guard_stage(STAGE, article, compute):
+            if isinstance(out, Article):
+                beam.metrics.Metrics.counter(STAGE, "articles").inc()
+                beam.metrics.Metrics.counter(STAGE, "lines_removed").inc(
+                    out.boilerplate.lines_removed)
+            yield out
+        if learned:  # the article was seen (even if it ended as a dead letter)
+            self._store(site, learned[0], learner_state)
+
+
+@beam.typehints.with_input_types(Article)
+class CleanArticles(beam.PTransform):
+    """Strip boilerplate from articles; returns a DoOutputsTuple (ARTICLES, DEAD_LETTER).
+
+    ``site_window`` recent articles per site are remembered (bounded state); a line is
+    learned chrome when it recurs in at least ``min_articles`` of them and in at least
+    ``min_share`` of the window.
+    """
+
+    def __init__(self, site_window: int = 200, min_articles: int = 3,
+                 min_share: float = 0.02, max_lines_per_article: int = 300,
+                 label: str | None = None) -> None:
+        super().__init__(label)
+        if site_window < 1 or max_lines_per_article < 1:
+            raise ValueError("CleanArticles needs site_window >= 1 and "
+                             "max_lines_per_article >= 1: per-site state must be bounded")
+        if min_articles < 2 or not 0.0 <= min_share <= 1.0:
+            raise ValueError("CleanArticles needs min_articles >= 2 and 0 <= min_share <= 1")
+        self._args = (site_window, min_articles, min_share, max_lines_per_article)
+
+    def expand(self, articles):
+        return (
+            articles
+            | "KeyBySite" >> beam.Map(lambda a: (site_of(a), a)).with_output_types(
+                beam.typehints.Tuple[str, Article])
+            | "CleanWithSiteChrome" >> beam.ParDo(_CleanArticlesFn(*self._args)).with_outputs(
+                DEAD_LETTER, main=ARTICLES)
+        )
