@@ -1,0 +1,58 @@
+"""Similarity core for deduplication: pure Python + numpy, no Beam.
+
+``normalize`` (text folding, exact keys, ``canonical_url``), ``minhash`` (signatures and
+LSH bands), ``anchors`` (the translation fingerprint), ``entry`` (state records),
+``index`` (sequential decisions with TTL). ``pipeline.dedup`` wraps ``DedupIndex`` in a
+stateful Beam DoFn; batch tools and tests use it directly.
+"""
+
+from pipeline.similarity.anchors import anchor_tokens
+from pipeline.similarity.config import DAY_SECONDS, DedupConfig
+from pipeline.similarity.entry import Entry, decode_entry, encode_entry
+from pipeline.similarity.index import (
+    Decision,
+    DedupIndex,
+    Document,
+    Observation,
+    RelatedArticle,
+)
+from pipeline.similarity.minhash import (
+    MinHasher,
+    band_keys,
+    candidate_probability,
+    estimate_containment,
+    estimate_jaccard,
+    shingle_hashes,
+)
+from pipeline.similarity.normalize import (
+    body_key,
+    canonical_url,
+    normalise_text,
+    tokens,
+    url_key,
+)
+
+__all__ = [
+    "DAY_SECONDS",
+    "Decision",
+    "DedupConfig",
+    "DedupIndex",
+    "Document",
+    "Entry",
+    "MinHasher",
+    "Observation",
+    "RelatedArticle",
+    "anchor_tokens",
+    "band_keys",
+    "body_key",
+    "candidate_probability",
+    "canonical_url",
+    "decode_entry",
+    "encode_entry",
+    "estimate_containment",
+    "estimate_jaccard",
+    "normalise_text",
+    "shingle_hashes",
+    "tokens",
+    "url_key",
+]

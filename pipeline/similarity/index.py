@@ -1,0 +1,346 @@
+"""The deduplication index: sequential, first-seen-wins decisions with TTL eviction.
+
+``DedupIndex.observe`` decides one article against everything still remembered, in
+this order (the first that fires wins):
+
+1. ``exact_body``: same normalised body key (``normalize.body_key``).
+2. ``exact_url``: same canonical URL (scheme, ``www.`` and tracking parameters ignored).
+3. ``same_source_url``: the article credits (``source_url``) a page that another
+   remembered article credits too, or that *is* a remembered article - translations of
+   one story into many languages.
+4. ``near_duplicate``: LSH banding proposes candidates among remembered *canonical*
+   articles; each is verified against the canonical's own signature (estimated Jaccard
+   >= ``threshold``, or estimated containment >= ``containment`` for a truncated or
+   extended copy), never against an intermediate copy, so clusters cannot drift by
+   chaining edits. The best-scoring canonical wins, ties to the earliest seen.
+
+An article that is not a duplicate becomes canonical; if its language-independent
+anchors (``anchors.anchor_tokens``) overlap a remembered canonical's in another language,
+it gets ``probable_translation`` relations - evidence, not a duplicate decision.
+
+Bodies shorter than ``min_tokens`` words fall back to the exact keys: on a dozen words a
+MinHash estimate is noise. Redelivering an id already remembered returns the decision
+made the first time, so at-least-once sources do not create self-duplicates.
+
+Time: each entry carries an event time (the article's, else the index clock); the
+clock is the maximum event time seen, and an entry with ``ts + ttl <= clock`` no longer
+matches and is evicted. Because expiry is checked on every lookup, *when* memory is
+reclaimed never changes a decision, and ``restore(records())`` continues exactly where
+the original index stopped.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import xxhash
+
+from pipeline.similarity.anchors import anchor_tokens
+from pipeline.similarity.config import DedupConfig
+from pipeline.similarity.entry import Entry, decode_entry, encode_entry
+from pipeline.similarity.minhash import (
+    MinHasher,
+    band_keys,
+    estimate_containment,
+    shingle_hashes,
+)
+from pipeline.similarity.normalize import body_key, tokens, url_key
+
+__all__ = ["Decision", "DedupIndex", "Document", "Observation", "RelatedArticle"]
+
+
+class Document(Protocol):
+    """What deduplication reads from an article (``pipeline.models.Article`` fits)."""
+
+    id: str
+    title: str
+    body: str
+    language: str
+    canonical_url: str
+    source_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RelatedArticle:
+    id: str
+    relation: str
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Outcome for one article: canonical (``duplicate_of is None``) or a duplicate."""
+
+    id: str
+    duplicate_of: str | None = None
+    kind: str | None = None
+    similarity: float | None = None
+    related: tuple[RelatedArticle, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """A decision plus the state record to persist (None for a redelivered id)."""
+
+    decision: Decision
+    record: bytes | None
+
+
+class DedupIndex:
+    """Remembered articles with exact-key tables and LSH band tables; see module doc."""
+
+    def __init__(self, config: DedupConfig | None = None) -> None:
+        self.config = config or DedupConfig()
+        self._hasher = MinHasher(self.config.num_perm, self.config.seed)
+        self._anchor_hasher = MinHasher(self.config.anchor_perm, self.config.seed + 7919)
+        self._entries: OrderedDict[int, Entry] = OrderedDict()  # by seq, insertion order
+        self._by_id: dict[str, int] = {}
+        # key -> seqs of the entries that carry it, oldest first; a lookup takes the oldest
+        # *live* one, a function of the live set alone, so eviction order cannot matter
+        self._body: dict[int, list[int]] = {}
+        self._url: dict[int, list[int]] = {}  # canonical-URL keys and credited source keys
+        self._bands: dict[int, list[int]] = {}
+        self._anchor_bands: dict[int, list[int]] = {}
+        self._next_seq = 0
+        self._clock = float("-inf")
+        self._since_sweep = 0
+
+    # ------------------------------------------------------------------ public API
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def clock(self) -> float:
+        return self._clock
+
+    def observe(self, doc: Document, event_time: float | None = None) -> Observation:
+        """Decide ``doc`` against the remembered articles, then remember it."""
+        known = self._live(self._by_id.get(doc.id))
+        if known is not None:  # the clock moves only with a new record, so restore agrees
+            return Observation(self._replayed(known), None)
+        previous = self._clock
+        if event_time is not None and event_time > self._clock:
+            self._clock = event_time
+        ts = event_time if event_time is not None else self._clock
+        if ts == float("-inf"):
+            ts = 0.0
+        try:
+            entry, decision = self._decide(doc, ts)
+        except BaseException:
+            self._clock = previous  # a failed observation leaves the index as it was
+            raise
+        self._evict()
+        self._insert(entry)
+        return Observation(decision, encode_entry(entry))
+
+    def records(self) -> list[bytes]:
+        """Every live entry, oldest first: a snapshot ``restore`` rebuilds from."""
+        self._evict(full=True)
+        return [encode_entry(e) for e in self._entries.values()]
+
+    @classmethod
+    def restore(cls, records: Iterable[bytes], config: DedupConfig | None = None) -> DedupIndex:
+        """An index equivalent to the one whose ``records()`` (or observe log) is given."""
+        index = cls(config)
+        entries = sorted((decode_entry(r) for r in records), key=lambda e: e.seq)
+        for entry in entries:
+            if entry.seq in index._entries:
+                continue
+            index._clock = max(index._clock, entry.ts)
+            index._insert(entry)
+        index._evict(full=True)
+        return index
+
+    # ------------------------------------------------------------------ deciding
+    def _decide(self, doc: Document, ts: float) -> tuple[Entry, Decision]:
+        cfg = self.config
+        seq = self._next_seq
+        toks = tokens(doc.body or "")
+        bkey = body_key(doc.body or "")
+        ukey = url_key(doc.canonical_url)
+        skey = url_key(doc.source_url)
+        if skey == ukey:
+            skey = None
+        base = dict(seq=seq, id=doc.id, ts=ts, language=doc.language or "und",
+                    body_key=bkey, url_key=ukey, source_key=skey)
+
+        match = self._exact(bkey, ukey, skey)
+        if match is not None:
+            root, kind = match
+            sim = 1.0 if kind == "exact_body" else None
+            return (Entry(canonical=root, kind=kind, similarity=sim, **base),
+                    Decision(doc.id, duplicate_of=root, kind=kind, similarity=sim))
+
+        signature, size = None, 0
+        if len(toks) >= cfg.min_tokens:
+            hashes = shingle_hashes(toks, cfg.shingle_size)
+            size = len(hashes)
+            signature = self._hasher.signature(hashes)
+            near = self._near(signature, size)
+            if near is not None:
+                root, sim = near
+                sim = round(sim, 4)
+                return (Entry(canonical=root, kind="near_duplicate", similarity=sim,
+                              size=size, **base),
+                        Decision(doc.id, duplicate_of=root, kind="near_duplicate",
+                                 similarity=sim))
+
+        anchors = anchor_tokens(f"{doc.title or ''}\n{doc.body or ''}")
+        anchor_sig = None
+        if len(anchors) >= cfg.min_anchors:
+            hashes = np.fromiter((hash_token(a) for a in anchors), dtype=np.uint64,
+                                 count=len(anchors))
+            anchor_sig = self._anchor_hasher.signature(np.unique(hashes))
+        related = self._translations(anchor_sig, base["language"])
+        entry = Entry(canonical=None, size=size, signature=signature,
+                      n_anchors=len(anchors), anchor_signature=anchor_sig, **base)
+        return entry, Decision(doc.id, related=related)
+
+    def _exact(self, bkey: int | None, ukey: int | None,
+               skey: int | None) -> tuple[str, str] | None:
+        hit = self._first_live(self._body, bkey)
+        if hit is not None:
+            return hit.root, "exact_body"
+        hit = self._first_live(self._url, ukey)
+        if hit is not None:
+            return hit.root, "exact_url" if hit.url_key == ukey else "same_source_url"
+        hit = self._first_live(self._url, skey)
+        if hit is not None:
+            return hit.root, "same_source_url"
+        return None
+
+    def _first_live(self, table: dict[int, list[int]], key: int | None) -> Entry | None:
+        if key is None:
+            return None
+        for seq in table.get(key, ()):
+            entry = self._live(seq)
+            if entry is not None:
+                return entry
+        return None
+
+    def _near(self, signature: np.ndarray, size: int) -> tuple[str, float] | None:
+        cfg = self.config
+        seqs: set[int] = set()
+        for key in band_keys(signature, cfg.bands, cfg.rows):
+            seqs.update(self._bands.get(key, ()))
+        candidates = [e for e in (self._live(s) for s in sorted(seqs)) if e is not None]
+        if not candidates:
+            return None
+        sigs = np.stack([e.signature for e in candidates])
+        jaccards = (sigs == signature).mean(axis=1)
+        best: tuple[float, int, Entry] | None = None
+        for entry, jac in zip(candidates, jaccards, strict=True):
+            jac = float(jac)
+            ok = jac >= cfg.threshold
+            if not ok and min(size, entry.size) >= cfg.min_containment_shingles:
+                ok = estimate_containment(jac, size, entry.size) >= cfg.containment
+            if ok and (best is None or (jac, -entry.seq) > (best[0], -best[1])):
+                best = (jac, entry.seq, entry)
+        return None if best is None else (best[2].id, best[0])
+
+    def _translations(self, anchor_sig: np.ndarray | None,
+                      language: str) -> tuple[RelatedArticle, ...]:
+        cfg = self.config
+        if anchor_sig is None or language == "und":
+            return ()
+        seqs: set[int] = set()
+        for key in band_keys(anchor_sig, cfg.anchor_bands, cfg.anchor_rows):
+            seqs.update(self._anchor_bands.get(key, ()))
+        found: list[tuple[float, int, str]] = []
+        for seq in sorted(seqs):
+            entry = self._live(seq)
+            if entry is None or entry.language in ("und", language):
+                continue
+            conf = float(np.count_nonzero(entry.anchor_signature == anchor_sig)) / cfg.anchor_perm
+            if conf >= cfg.translation_threshold:
+                found.append((-conf, seq, entry.id))
+        found.sort()
+        return tuple(RelatedArticle(i, "probable_translation", round(-c, 4))
+                     for c, _, i in found[: cfg.max_relations])
+
+    def _replayed(self, entry: Entry) -> Decision:
+        if entry.canonical is None:
+            return Decision(entry.id)
+        return Decision(entry.id, duplicate_of=entry.canonical, kind=entry.kind,
+                        similarity=entry.similarity)
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _live(self, seq: int | None) -> Entry | None:
+        if seq is None:
+            return None
+        entry = self._entries.get(seq)
+        if entry is None or entry.ts + self.config.ttl_seconds <= self._clock:
+            return None
+        return entry
+
+    def _insert(self, entry: Entry) -> None:
+        cfg = self.config
+        self._entries[entry.seq] = entry
+        self._by_id[entry.id] = entry.seq
+        self._next_seq = max(self._next_seq, entry.seq + 1)
+        for table, key in ((self._body, entry.body_key), (self._url, entry.url_key),
+                           (self._url, entry.source_key)):
+            if key is not None:
+                table.setdefault(key, []).append(entry.seq)
+        if entry.canonical is None and entry.signature is not None:
+            for key in band_keys(entry.signature, cfg.bands, cfg.rows):
+                self._bands.setdefault(key, []).append(entry.seq)
+        if entry.canonical is None and entry.anchor_signature is not None:
+            for key in band_keys(entry.anchor_signature, cfg.anchor_bands, cfg.anchor_rows):
+                self._anchor_bands.setdefault(key, []).append(entry.seq)
+
+    def _evict(self, full: bool = False) -> None:
+        """Drop expired entries: oldest-first always, a full sweep now and then.
+
+        Late data makes event times non-monotonic in arrival order, so the front of the
+        queue can hold a fresh entry while an older one sits behind it; the periodic full
+        sweep bounds how long such an entry outlives its TTL in memory.
+        """
+        horizon = self._clock - self.config.ttl_seconds
+        while self._entries:
+            seq, entry = next(iter(self._entries.items()))
+            if entry.ts > horizon:
+                break
+            self._remove(entry)
+        self._since_sweep += 1
+        if full or self._since_sweep >= self.config.sweep_every:
+            self._since_sweep = 0
+            for entry in [e for e in self._entries.values() if e.ts <= horizon]:
+                self._remove(entry)
+
+    def _remove(self, entry: Entry) -> None:
+        cfg = self.config
+        del self._entries[entry.seq]
+        if self._by_id.get(entry.id) == entry.seq:
+            del self._by_id[entry.id]
+        if entry.body_key is not None:
+            _unlink(self._body, [entry.body_key], entry.seq)
+        _unlink(self._url, [k for k in (entry.url_key, entry.source_key) if k is not None],
+                entry.seq)
+        if entry.canonical is None and entry.signature is not None:
+            _unlink(self._bands, band_keys(entry.signature, cfg.bands, cfg.rows), entry.seq)
+        if entry.canonical is None and entry.anchor_signature is not None:
+            _unlink(self._anchor_bands, band_keys(entry.anchor_signature, cfg.anchor_bands,
+                                                  cfg.anchor_rows), entry.seq)
+
+
+def hash_token(token: str) -> int:
+    """64-bit hash of one anchor token (same function on every worker)."""
+    return xxhash.xxh3_64_intdigest(token.encode("utf-8"))
+
+
+def _unlink(table: dict[int, list[int]], keys: list[int], seq: int) -> None:
+    for key in keys:
+        bucket = table.get(key)
+        if bucket is None:
+            continue
+        try:
+            bucket.remove(seq)
+        except ValueError:
+            continue
+        if not bucket:
+            del table[key]

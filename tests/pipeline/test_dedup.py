@@ -1,0 +1,96 @@
+"""The Beam wrapper: decisions, dead letters and state, on the FnApiRunner via TestPipeline."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipeline.dead_letters import ARTICLES, DEAD_LETTER
+from pipeline.dedup import DeduplicateArticles, apply_decision, deduplicate_batch
+from pipeline.models import Article, Provenance, ProvenanceKind
+from pipeline.similarity import Decision, RelatedArticle
+
+STORY = (
+    "The regional grid operator said on Tuesday that a new interconnector between the two "
+    "northern provinces will carry up to 1,400 megawatts from next winter, easing the "
+    "shortage that forced industrial users to cut production during the cold spell last "
+    "January. Engineers finished the final tests ahead of schedule, the operator added.")
+OTHER = (
+    "A touring exhibition of early photographs opened at the city museum on Friday, with "
+    "more than two hundred prints lent by private collectors and three national archives. "
+    "The curators said the show would travel to four more cities before returning the "
+    "prints to their owners at the end of next year.")
+
+
+def make(ident: str, body: str, *, url: str | None = None, minutes: int = 0,
+         language: str = "en", source_url: str | None = None) -> Article:
+    url = url or f"https://news.example/{ident}"
+    stamp = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=minutes)
+    return Article(id=ident, url=url, canonical_url=url, title="", body=body,
+                   language=language, source_url=source_url,
+                   provenance=Provenance(kind=ProvenanceKind.KAFKA, topic="t", partition=0,
+                                         offset=minutes, timestamp=stamp))
+
+
+def summary(article: Article) -> tuple[str, str | None, str | None]:
+    return article.id, article.duplicate_of, article.duplicate_kind
+
+
+def test_transform_marks_exact_and_near_duplicates() -> None:
+    edited = STORY.replace("Tuesday", "Wednesday").replace("final tests", "last tests")
+    articles = [make("a", STORY), make("b", OTHER, minutes=1),
+                make("c", STORY.upper(), minutes=2), make("d", edited, minutes=3)]
+    with TestPipeline() as p:
+        out = (p | beam.Create(articles, reshuffle=False)
+               | "DeduplicateArticles" >> DeduplicateArticles(ttl=timedelta(days=7)))
+        assert_that(out[ARTICLES] | beam.Map(summary), equal_to([
+            ("a", None, None), ("b", None, None), ("c", "a", "exact_body"),
+            ("d", "a", "near_duplicate")]), label="decisions")
+        assert_that(out[DEAD_LETTER], equal_to([]), label="no_dead_letters")
+
+
+def test_transform_dead_letters_a_record_the_core_cannot_read() -> None:
+    broken = make("x", STORY).model_copy(update={"body": 12345})  # bypasses validation
+    with TestPipeline() as p:
+        out = p | beam.Create([broken, make("y", OTHER)]) | DeduplicateArticles()
+        assert_that(out.articles | beam.Map(lambda a: a.id), equal_to(["y"]), label="kept")
+        assert_that(out[DEAD_LETTER] | beam.Map(lambda d: (d.stage, d.id != "")),
+                    equal_to([("DeduplicateArticles", True)]), label="dead")
+
+
+def test_options_are_validated_where_they_enter() -> None:
+    with pytest.raises(ValueError, match="ttl_seconds must be positive"):
+        DeduplicateArticles(ttl=timedelta(0))
+    with pytest.raises(ValueError, match="bands\\*rows"):
+        DeduplicateArticles(bands=64, rows=4)
+    transform = DeduplicateArticles(ttl_seconds=3600, bands=20, rows=5, threshold=0.6)
+    assert (transform.config.ttl_seconds, transform.config.bands, transform.config.rows,
+            transform.config.threshold) == (3600.0, 20, 5, 0.6)
+
+
+def test_apply_decision_sets_fields_and_keeps_existing_relations() -> None:
+    base = make("b", OTHER)
+    marked = apply_decision(base, Decision("b", duplicate_of="a", kind="near_duplicate",
+                                           similarity=0.82))
+    assert (marked.duplicate_of, marked.duplicate_kind, marked.duplicate_similarity) == (
+        "a", "near_duplicate", 0.82)
+    related = apply_decision(base, Decision("b", related=(
+        RelatedArticle("z", "probable_translation", 0.5),)))
+    assert [(r.id, r.relation, r.confidence) for r in related.related] == [
+        ("z", "probable_translation", 0.5)]
+    assert related.duplicate_of is None and base.related == []
+
+
+def test_batch_and_transform_agree() -> None:
+    edited = STORY.replace("1,400", "1,500")
+    articles = [make("a", STORY), make("b", edited, minutes=1),
+                make("c", OTHER, url="https://news.example/a?utm_source=x", minutes=2)]
+    expected = [summary(a) for a in deduplicate_batch(articles)]
+    assert expected == [("a", None, None), ("b", "a", "near_duplicate"), ("c", "a", "exact_url")]
+    with TestPipeline() as p:
+        out = p | beam.Create(articles, reshuffle=False) | DeduplicateArticles()
+        assert_that(out.articles | beam.Map(summary), equal_to(expected))
