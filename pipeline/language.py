@@ -1,0 +1,134 @@
+"""Language detection: ISO 639-1 code and confidence for each article.
+
+Pure core: ``detect_language(text, hint)`` and the ``LanguageDetector`` it uses; Beam
+wrapper: ``DetectLanguage``, which builds the detector once per worker in ``setup()``.
+
+Detector: py3langid (langid.py's model, shipped inside the wheel, ~2 MB, no downloads).
+Measured against lingua-language-detector on the development sets (331 texts, 15
+languages; ``bench/bench_tagging.py --languages``): py3langid was as accurate on full
+articles (all correct once ``no`` is read as ``nb``, lingua missed one nb/nn), close on
+short snippets, several times faster, and loads in 0.3 s with ~20 MB of memory where
+lingua with all its models took ~6 s and ~1 GB per worker.
+
+Norwegian: langid has separate ``nn`` (Nynorsk) and ``no`` classes, and its ``no`` class
+was trained on Bokmål-dominated text; we return ``nb`` for it (ISO 639-1 ``no`` is the
+macrolanguage, ``nb``/``nn`` the written standards users route on). A producer-stated
+``no`` is kept as is.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+
+import apache_beam as beam
+
+from pipeline.dead_letters import ARTICLES, DEAD_LETTER, guard_stage
+from pipeline.models import Article
+
+__all__ = [
+    "MIN_LETTERS",
+    "UNDETERMINED",
+    "DetectLanguage",
+    "LanguageDetector",
+    "detect_language",
+    "normalise_language",
+]
+
+UNDETERMINED = "und"
+MIN_LETTERS = 12  # fewer letters than this: too little text to tell, "und"
+SHORT_LETTERS = 80  # below this, confidence is scaled down: short texts mislead detectors
+MAX_CHARS = 4000  # detect on a prefix: enough for a stable answer, bounded cost
+
+# ISO 639-1, all 183 codes: the only codes a producer may state or we may return.
+_ISO_639_1 = frozenset("""
+aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu cv
+cy da de dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr
+ht hu hy hz ia id ie ig ii ik io is it iu ja jv ka kg ki kj kk kl km kn ko kr ks ku kv kw
+ky la lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb nd ne ng nl nn no nr nv
+ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se sg si sk sl sm sn so sq sr
+ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi
+yo za zh zu
+""".split())
+# langid labels that are not ISO 639-1 but have an ISO 639-1 macrolanguage.
+_LABELS = {"no": "nb", "ary": "ar", "arz": "ar", "uzs": "uz", "yue": "zh", "wuu": "zh",
+           "gug": "gn", "sdh": "ku"}
+_TAG = re.compile(r"^([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]+)*$")
+
+
+def normalise_language(code: str | None) -> str | None:
+    """A stated language as an ISO 639-1 code (``EN-us`` -> ``en``), or None if invalid."""
+    if not code:
+        return None
+    match = _TAG.match(code.strip())
+    if not match:
+        return None
+    primary = match.group(1).lower()
+    return primary if primary in _ISO_639_1 else None
+
+
+class LanguageDetector:
+    """py3langid with normalised probabilities; heavy (~0.3 s), so build once per worker."""
+
+    def __init__(self) -> None:
+        from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+        self._identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+    def detect(self, text: str, hint: str | None = None) -> tuple[str, float]:
+        stated = normalise_language(hint)
+        if stated is not None:
+            return stated, 1.0
+        sample = unicodedata.normalize("NFC", text or "")[:MAX_CHARS]
+        letters = sum(c.isalpha() for c in sample)
+        if letters < MIN_LETTERS:
+            return UNDETERMINED, 0.0
+        label, prob = self._identifier.classify(sample)
+        code = _LABELS.get(label, label)
+        if code not in _ISO_639_1:
+            return UNDETERMINED, 0.0
+        confidence = float(prob) * min(1.0, letters / SHORT_LETTERS)
+        return code, round(confidence, 4)
+
+
+@functools.cache
+def _default_detector() -> LanguageDetector:
+    return LanguageDetector()
+
+
+def detect_language(text: str, hint: str | None = None) -> tuple[str, float]:
+    """(ISO 639-1 code or ``und``, confidence 0..1); a valid ``hint`` wins with 1.0.
+
+    Builds a cached detector on first use (never at import); Beam workers build
+    their own in ``setup()`` instead.
+    """
+    return _default_detector().detect(text, hint)
+
+
+class _DetectLanguageFn(beam.DoFn):
+    STAGE = "DetectLanguage"
+
+    def setup(self) -> None:
+        self._detector = LanguageDetector()
+
+    def process(self, article: Article):
+        yield from guard_stage(self.STAGE, article, self._detect)
+
+    def _detect(self, article: Article) -> Article:
+        stated = article.language if article.language != UNDETERMINED else None
+        text = article.body if len(article.body) >= SHORT_LETTERS else (
+            f"{article.title}\n{article.body}")
+        language, confidence = self._detector.detect(text, stated)
+        return article.model_copy(update={"language": language,
+                                          "language_confidence": confidence})
+
+
+@beam.typehints.with_input_types(Article)
+@beam.typehints.with_output_types(Article)
+class DetectLanguage(beam.PTransform):
+    """PCollection[Article] -> tagged outputs ``articles`` (language set) and ``dead_letter``."""
+
+    def expand(self, pcoll):
+        return pcoll | "DetectLanguage" >> beam.ParDo(_DetectLanguageFn()).with_outputs(
+            DEAD_LETTER, main=ARTICLES)

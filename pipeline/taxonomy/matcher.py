@@ -1,0 +1,99 @@
+"""Aho–Corasick term matching: one pass over the text finds every taxonomy term.
+
+Terms are stored by their core (the term without ``*``); a hit is kept when its word
+boundaries fit the term's stars, then overlapping hits are resolved leftmost-longest, so
+``defence lawyer`` beats ``defence`` and ``forsvarsadvokat*`` beats ``forsvars*``.
+Reported spans cover whole words, so evidence for ``*vindkraft*`` points at
+``havvindkraft``; offsets index the text exactly as it was given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import ahocorasick
+
+__all__ = ["Entry", "Hit", "TermMatcher", "fold"]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What a term means: ``tag`` None marks an exclusion; ``kind`` is anchor or context."""
+
+    term: str
+    tag: str | None
+    weight: float
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    start: int
+    end: int
+    term: str
+    entries: tuple[Entry, ...]
+
+
+def fold(text: str) -> str:
+    """Lower case with one output character per input character, so offsets carry over."""
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return lowered
+    return "".join(c if len(low := c.lower()) != 1 else low for c in text)
+
+
+def _is_word(c: str) -> bool:
+    return c.isalnum() or c in "\u0300\u0301\u0303\u0309\u0323"  # combining Vietnamese tones
+
+
+class TermMatcher:
+    """Built once (per worker) from entries; ``find`` is then one automaton pass per text."""
+
+    def __init__(self, entries: Iterable[Entry]) -> None:
+        by_term: dict[str, list[Entry]] = {}
+        for entry in entries:
+            by_term.setdefault(entry.term, []).append(entry)
+        by_core: dict[str, list[tuple[str, bool, bool, tuple[Entry, ...]]]] = {}
+        for term, group in by_term.items():
+            core = term.strip("*")
+            by_core.setdefault(core, []).append(
+                (term, term.startswith("*"), term.endswith("*"), tuple(group)))
+        self._automaton = ahocorasick.Automaton()
+        for core, variants in by_core.items():
+            self._automaton.add_word(core, (len(core), tuple(variants)))
+        self._size = len(by_term)
+        if self._size:
+            self._automaton.make_automaton()
+
+    def __len__(self) -> int:
+        return self._size
+
+    def find(self, text: str) -> list[Hit]:
+        """Non-overlapping hits in text order."""
+        if not self._size or not text:
+            return []
+        folded = fold(text)
+        n = len(folded)
+        candidates: list[tuple[int, int, int, Hit]] = []
+        for last, (length, variants) in self._automaton.iter(folded):
+            start, end = last - length + 1, last + 1
+            inside_before = start > 0 and _is_word(folded[start - 1])
+            inside_after = end < n and _is_word(folded[end])
+            for term, open_left, open_right, entries in variants:
+                if (inside_before and not open_left) or (inside_after and not open_right):
+                    continue
+                s, e = start, end
+                while open_left and s > 0 and _is_word(folded[s - 1]):
+                    s -= 1
+                while open_right and e < n and _is_word(folded[e]):
+                    e += 1
+                candidates.append((s, -(e - s), -length, Hit(s, e, term, entries)))
+        candidates.sort(key=lambda c: c[:3])
+        hits: list[Hit] = []
+        taken_until = 0
+        for start, _, _, hit in candidates:
+            if start >= taken_until:
+                hits.append(hit)
+                taken_until = hit.end
+        return hits

@@ -1,0 +1,129 @@
+"""Scoring: weighted term hits, title and lead over body, normalised for length.
+
+For each tag, every hit of an anchor term adds ``weight × field factor``; the title counts
+``TITLE_FACTOR`` times, the lead (the body's first ``LEAD_CHARS`` characters)
+``LEAD_FACTOR`` times, the rest once. Repeats of the same term add less and less
+(``REPEAT_DECAY`` per repeat), so one word said ten times is not ten pieces of evidence.
+Context terms count only when an anchor of the tag matched. The sum is divided by
+``sqrt(max(1, words / REFERENCE_WORDS))``: a long article needs more evidence than a
+short one for the same score, and a passing mention in a long text stays below threshold.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from pipeline.models import TAGS, Evidence, TopicTag
+from pipeline.taxonomy.matcher import Entry, Hit, TermMatcher
+from pipeline.taxonomy.schema import LanguageTerms, Taxonomy, load_taxonomy
+
+__all__ = ["TagScore", "TopicTagger"]
+
+TITLE_FACTOR = 3.0
+LEAD_FACTOR = 2.0
+LEAD_CHARS = 400
+REPEAT_DECAY = 0.5
+REFERENCE_WORDS = 300
+MAX_EVIDENCE = 20
+FALLBACK = "*"  # matcher for languages without a terms file: every language's terms
+_ALIASES = {"no": "nb"}
+_WORD = re.compile(r"\w+")
+
+
+@dataclass
+class TagScore:
+    """A tag's score on one article (given or not), with the hits behind it."""
+
+    tag: str
+    score: float = 0.0
+    given: bool = False
+    evidence: list[Evidence] = field(default_factory=list)
+
+
+def _entries(lang: LanguageTerms) -> list[Entry]:
+    out = [Entry(term, None, 0.0, "exclude") for term in lang.exclude]
+    for tag, terms in lang.tags.items():
+        out += [Entry(t, tag, w, "anchor") for t, w in terms.terms.items()]
+        out += [Entry(t, tag, w, "context") for t, w in terms.context.items()]
+    return out
+
+
+class TopicTagger:
+    """Tags an article's title and body in a given language. Build once, reuse."""
+
+    def __init__(self, taxonomy: Taxonomy | None = None) -> None:
+        self.taxonomy = taxonomy or load_taxonomy()
+        self._matchers: dict[str, TermMatcher] = {
+            code: TermMatcher(_entries(lang)) for code, lang in self.taxonomy.languages.items()}
+
+    @cached_property
+    def _fallback(self) -> TermMatcher:
+        merged: dict[tuple[str, str | None, str], Entry] = {}
+        for lang in self.taxonomy.languages.values():
+            for e in _entries(lang):
+                key = (e.term, e.tag, e.kind)
+                if key not in merged or e.weight > merged[key].weight:
+                    merged[key] = e
+        return TermMatcher(merged.values())
+
+    @property
+    def languages(self) -> list[str]:
+        return sorted(self._matchers)
+
+    def matcher_for(self, language: str) -> TermMatcher:
+        code = _ALIASES.get(language, language)
+        return self._matchers.get(code) or self._fallback
+
+    def score(self, title: str, body: str, language: str) -> dict[str, TagScore]:
+        """Every tag's score and evidence, whether or not it reaches its threshold."""
+        matcher = self.matcher_for(language)
+        fields = (("title", title or "", matcher.find(title or "")),
+                  ("body", body or "", matcher.find(body or "")))
+        words = len(_WORD.findall(title or "")) + len(_WORD.findall(body or ""))
+        norm = math.sqrt(max(1.0, words / REFERENCE_WORDS))
+        scores = {tag: TagScore(tag) for tag in self.taxonomy.tags}
+        for tag, result in scores.items():
+            result.score, result.evidence = self._score_tag(tag, fields, norm)
+            result.given = result.score >= self.taxonomy.tags[tag].threshold
+        return scores
+
+    def tag(self, title: str, body: str, language: str) -> list[TopicTag]:
+        """The tags given, in ``TAGS`` order, with score, IPTC code and evidence."""
+        scores = self.score(title, body, language)
+        order = {t: i for i, t in enumerate(TAGS)}
+        return [TopicTag(tag=s.tag, score=round(s.score, 4),
+                         iptc_code=self.taxonomy.tags[s.tag].iptc_code, evidence=s.evidence)
+                for s in sorted(scores.values(), key=lambda s: order.get(s.tag, len(order)))
+                if s.given]
+
+    @staticmethod
+    def _score_tag(tag: str, fields: tuple[tuple[str, str, list[Hit]], ...],
+                   norm: float) -> tuple[float, list[Evidence]]:
+        seen: dict[str, int] = {}
+        anchored = False
+        pending: list[tuple[str, Hit, Entry, float]] = []
+        for name, _, hits in fields:
+            for hit in hits:
+                for entry in hit.entries:
+                    if entry.tag != tag:
+                        continue
+                    factor = 1.0
+                    if name == "title":
+                        factor = TITLE_FACTOR
+                    elif hit.start < LEAD_CHARS:
+                        factor = LEAD_FACTOR
+                    repeat = seen.get(entry.term, 0)
+                    seen[entry.term] = repeat + 1
+                    contribution = entry.weight * factor * REPEAT_DECAY ** repeat
+                    anchored |= entry.kind == "anchor" and entry.weight > 0
+                    pending.append((name, hit, entry, contribution))
+        used = [p for p in pending if anchored or p[2].kind == "anchor"]
+        total = sum(p[3] for p in used) / norm
+        positive = sorted((p for p in used if p[3] > 0), key=lambda p: -p[3])[:MAX_EVIDENCE]
+        positive.sort(key=lambda p: (p[0] != "title", p[1].start))
+        evidence = [Evidence(term=e.term, field=name, start=h.start, end=h.end,
+                             weight=round(c / norm, 4)) for name, h, e, c in positive]
+        return max(total, 0.0), evidence
