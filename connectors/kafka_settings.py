@@ -385,12 +385,16 @@ class KafkaSinkConfig(BaseModel):
     retries: int = 5
     enable_idempotence: bool = True
     linger_ms: int = 5
-    delivery_timeout_ms: int = 30000
+    delivery_timeout_ms: int = 120000
     flush_timeout_seconds: float = 60.0
 
     def producer_kwargs(self) -> dict[str, Any]:
         kwargs = self.client.client_kwargs()
-        kwargs.update(acks=self.acks if self.acks != "all" else "all", retries=self.retries,
-                      enable_idempotence=self.enable_idempotence, linger_ms=self.linger_ms,
-                      delivery_timeout_ms=self.delivery_timeout_ms)
+        kwargs.setdefault("delivery_timeout_ms", self.delivery_timeout_ms)
+        kwargs.update(acks=_acks(self.acks), retries=self.retries,
+                      enable_idempotence=self.enable_idempotence, linger_ms=self.linger_ms)
         return kwargs
+
+
+def _acks(value: str) -> str | int:
+    return value if value == "all" else int(value)
