@@ -64,8 +64,10 @@ def line_features(line: str, stoplist: frozenset[str] | None) -> LineFeatures:
     tokens = words(line)
     n = len(tokens)
     no_space = bool(_NO_SPACE_SCRIPT.search(line)) and n < max(3, len(line) // 12)
-    if stoplist is None or n == 0:
-        density = 0.3 if no_space or stoplist is None else 0.0
+    if no_space or stoplist is None:
+        density = 0.3  # no usable stoplist: neutral, length decides
+    elif n == 0:
+        density = 0.0
     else:
         density = sum(1 for t in tokens if t in stoplist) / n
     return LineFeatures(

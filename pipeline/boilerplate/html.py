@@ -96,7 +96,7 @@ def extract_html(html: str, url: str | None = None) -> HtmlExtraction:
     published = _meta_published(tree)
     doc = trafilatura.bare_extraction(
         tree, url=url, with_metadata=True, include_comments=False, include_tables=True,
-        deduplicate=False, favor_recall=True)
+        deduplicate=False)
     if doc is None:
         return HtmlExtraction(text="", canonical_url=canonical, captions=captions)
     text = doc.text or ""

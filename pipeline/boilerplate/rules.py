@@ -25,6 +25,7 @@ class Rules:
 
     chrome: tuple[tuple[str, re.Pattern[str]], ...]
     source_prefix: re.Pattern[str]
+    teaser: re.Pattern[str]
     caption_credit: tuple[re.Pattern[str], ...]
     related_heading: tuple[re.Pattern[str], ...]
     stoplists: dict[str, frozenset[str]]
@@ -57,7 +58,7 @@ def load_rules() -> Rules:
     """Load ``data/patterns.yaml`` and ``data/stoplists/*.txt`` (cached per process)."""
     root = resources.files(_DATA).joinpath("data")
     raw = yaml.safe_load(root.joinpath("patterns.yaml").read_text(encoding="utf-8"))
-    for key in ("chrome", "source_prefix", "caption_credit", "related_heading"):
+    for key in ("chrome", "source_prefix", "teaser_prefix", "caption_credit", "related_heading"):
         if key not in raw:
             raise ValueError(f"patterns.yaml: missing section {key!r}")
     chrome = tuple(
@@ -66,6 +67,8 @@ def load_rules() -> Rules:
     )
     prefixes = "|".join(re.escape(p) for p in raw["source_prefix"])
     source_prefix = _compile(rf"^\s*(?:{prefixes})\s*:\s*(.*)$", "source_prefix")
+    teasers = "|".join(f"(?:{p})" for p in raw["teaser_prefix"])
+    teaser = _compile(rf"^(?:{teasers})\s*[:>»›|]\s*\S.{{0,250}}$", "teaser_prefix")
     caption_credit = tuple(_compile(e, "caption_credit") for e in raw["caption_credit"])
     related = tuple(_compile(e, "related_heading") for e in raw["related_heading"])
 
@@ -81,6 +84,7 @@ def load_rules() -> Rules:
     for lang, words in sorted(stoplists.items()):
         for word in words:
             index.setdefault(word, []).append(lang)
-    return Rules(chrome=chrome, source_prefix=source_prefix, caption_credit=caption_credit,
+    return Rules(chrome=chrome, source_prefix=source_prefix, teaser=teaser,
+                 caption_credit=caption_credit,
                  related_heading=related, stoplists=stoplists,
                  stop_index={w: tuple(langs) for w, langs in index.items()})

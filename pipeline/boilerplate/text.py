@@ -146,6 +146,9 @@ def clean_text(text: str, *, title: str | None = None,
         if chrome is not None:
             reasons[i] = chrome
             continue
+        if f.chars <= 300 and rules.teaser.match(line):
+            reasons[i] = "related"
+            continue
         if f.chars <= 80 and rules.is_related_heading(line):
             reasons[i] = "related"
             in_related = True
