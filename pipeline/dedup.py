@@ -41,6 +41,7 @@ Design - decisions equal to the pure core's, on every runner:
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -102,7 +103,7 @@ class _DeduplicateFn(beam.DoFn):
         self._config = config
 
     def setup(self) -> None:
-        # key -> (state version it was built from, index): see the module doc
+        # key -> (state token it matches, index): see the module doc
         self._cache: dict[str, tuple[int, DedupIndex]] = {}
         self._duplicates = beam.metrics.Metrics.counter(self.STAGE, "duplicates")
         self._canonicals = beam.metrics.Metrics.counter(self.STAGE, "canonicals")
@@ -112,10 +113,9 @@ class _DeduplicateFn(beam.DoFn):
                 records=beam.DoFn.StateParam(RECORDS),  # noqa: B008 - Beam idiom
                 meta=beam.DoFn.StateParam(META)) -> Iterator[Any]:  # noqa: B008
         key, article = element
-        version, bag_len = meta.read() or (0, 0)
-        start_version = version
+        token, bag_len = meta.read() or (0, 0)
         cached = self._cache.get(key)
-        if cached is not None and cached[0] == version:
+        if cached is not None and cached[0] == token:
             index = cached[1]
         else:
             self._cache.pop(key, None)
@@ -132,20 +132,23 @@ class _DeduplicateFn(beam.DoFn):
             return apply_decision(item, observation.decision)
 
         yield from guard_stage(self.STAGE, article, decide)
+        if not new_records:  # redelivered, or failed (the index rolled itself back)
+            self._cache[key] = (token, index)
+            return
         for record in new_records:
             records.add(record)
-            bag_len += 1
-            version += 1
+        bag_len += len(new_records)
         if bag_len > max(_COMPACT_MIN, 2 * len(index)):
             live = index.records()
             records.clear()
             for record in live:
                 records.add(record)
             bag_len = len(live)
-            version += 1
-        if version != start_version:
-            meta.write((version, bag_len))
-        self._cache[key] = (version, index)
+        # A fresh random token per write: a cache built by another worker, or from a
+        # bundle the runner discarded, can never carry the token that is in state.
+        token = secrets.randbits(62) + 1
+        meta.write((token, bag_len))
+        self._cache[key] = (token, index)
 
 
 class DeduplicateArticles(beam.PTransform):

@@ -6,7 +6,7 @@ LSH bands), ``anchors`` (the translation fingerprint), ``entry`` (state records)
 stateful Beam DoFn; batch tools and tests use it directly.
 """
 
-from pipeline.similarity.anchors import anchor_tokens
+from pipeline.similarity.anchors import anchor_sequence, anchor_tokens
 from pipeline.similarity.config import DAY_SECONDS, DedupConfig
 from pipeline.similarity.entry import Entry, decode_entry, encode_entry
 from pipeline.similarity.index import (
@@ -42,6 +42,7 @@ __all__ = [
     "MinHasher",
     "Observation",
     "RelatedArticle",
+    "anchor_sequence",
     "anchor_tokens",
     "band_keys",
     "body_key",

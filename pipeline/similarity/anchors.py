@@ -1,16 +1,22 @@
 """Language-independent anchor tokens: the part of a story that survives translation.
 
 A machine translation shares almost no words with its original, but it keeps the
-numbers (``21,600``, ``2025``), the dates and the proper names (``Ito Naoki``, ``JICA``).
-The set of those anchors is a language-independent fingerprint; two articles in
-different languages with strongly overlapping anchors are probably one story. This is
-evidence for a ``probable_translation`` relation, never for a duplicate decision on its
-own: two reports of the same earnings figures or the same summit share anchors too.
+numbers (``21,600``, ``2025``), the dates and the proper names (``Ito Naoki``, ``JICA``),
+and it keeps them in roughly the same order. The anchors, plus each pair of consecutive
+anchors, form a language-independent fingerprint: two articles in different languages
+whose fingerprints overlap strongly are probably one story. The pairs matter: two
+reviews of one book by different critics share the author's name and the title, but
+not the order in which a translation walks through the same names and figures.
+
+This is evidence for a ``probable_translation`` relation, never for a duplicate decision
+on its own: two reports of the same earnings figures or the same summit share anchors.
 
 Numbers are kept as digit strings without separators (``1,042,000``, ``1.042.000`` and
 ``1 042 000`` agree; so do ``38.5`` and ``38,5``); single digits are too common to tell
-anything. A capitalised word counts as a name unless it opens a sentence, and names are
-compared without diacritics (``Hà Nội`` and ``Ha Noi`` agree).
+anything. A capitalised word counts as a name unless it opens a sentence (an acronym
+always counts); names are compared without diacritics (``Hà Nội`` and ``Ha Noi`` agree)
+and by their first five letters, so inflected forms (``Japans``, ``Shigerus``,
+``Fukuoka-provinsen``) still agree.
 """
 
 from __future__ import annotations
@@ -18,12 +24,12 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["anchor_tokens"]
+__all__ = ["anchor_sequence", "anchor_tokens"]
 
-_NUMBER = re.compile(r"\d(?:[\d.,\u00a0\u202f ]*\d)?")
-_WORD = re.compile(r"[^\W\d_][\w'\-]*", re.UNICODE)
+_ANCHOR = re.compile(r"\d(?:[\d.,\u00a0\u202f ]*\d)?|[^\W\d_]+", re.UNICODE)
 _SENTENCE_END = re.compile(r"[.!?:;\n\"«»“”()\[\]|]\s*$")
 _MIN_NAME = 3
+_NAME_PREFIX = 5  # "Japan", "Japans", "Japan's" and "Japanese" all read "japan"
 
 
 def _strip_marks(word: str) -> str:
@@ -31,30 +37,33 @@ def _strip_marks(word: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
-def _numbers(text: str) -> set[str]:
-    out: set[str] = set()
-    for match in _NUMBER.finditer(text):
-        digits = "".join(c for c in match.group(0) if c.isdigit())
-        if len(digits) >= 2:
-            out.add("#" + digits.lstrip("0")[:12] if digits.strip("0") else "#0")
-    return out
+def _opens_sentence(text: str, start: int) -> bool:
+    before = text[max(0, start - 3):start]
+    return start == 0 or not before.strip() or bool(_SENTENCE_END.search(before))
 
 
-def _names(text: str) -> set[str]:
-    out: set[str] = set()
-    for match in _WORD.finditer(text):
-        word = match.group(0)
-        if len(word) < _MIN_NAME or not word[0].isupper():
-            continue
-        before = text[max(0, match.start() - 3):match.start()]
-        if match.start() == 0 or _SENTENCE_END.search(before) or not before.strip():
-            if not word.isupper():  # an acronym is a name even at a sentence start
-                continue
-        out.add(_strip_marks(word.strip("'-")))
-    return out
-
-
-def anchor_tokens(text: str) -> frozenset[str]:
-    """Numbers and proper names of ``text`` (NFKC-normalised), as comparable strings."""
+def anchor_sequence(text: str) -> list[str]:
+    """Numbers (``#`` + digits) and name stems of ``text``, in text order."""
     text = unicodedata.normalize("NFKC", text)
-    return frozenset(_numbers(text) | _names(text))
+    out: list[str] = []
+    for match in _ANCHOR.finditer(text):
+        token = match.group(0)
+        if token[0].isdigit():
+            digits = "".join(c for c in token if c.isdigit())
+            if len(digits) >= 2:
+                out.append("#" + (digits.lstrip("0") or "0")[:12])
+            continue
+        if len(token) < _MIN_NAME or not token[0].isupper():
+            continue
+        if _opens_sentence(text, match.start()) and not token.isupper():
+            continue
+        out.append(_strip_marks(token)[:_NAME_PREFIX])
+    return out
+
+
+def anchor_tokens(text: str) -> tuple[frozenset[str], int]:
+    """(distinct anchors and ordered anchor pairs, number of distinct anchors)."""
+    sequence = anchor_sequence(text)
+    singles = set(sequence)
+    pairs = {f"{a}>{b}" for a, b in zip(sequence, sequence[1:], strict=False) if a != b}
+    return frozenset(singles | pairs), len(singles)

@@ -4,15 +4,17 @@
 this order (the first that fires wins):
 
 1. ``exact_body``: same normalised body key (``normalize.body_key``).
-2. ``exact_url``: same canonical URL (scheme, ``www.`` and tracking parameters ignored).
-3. ``same_source_url``: the article credits (``source_url``) a page that another
-   remembered article credits too, or that *is* a remembered article - translations of
-   one story into many languages.
-4. ``near_duplicate``: LSH banding proposes candidates among remembered *canonical*
+2. ``exact_url``: same canonical URL (scheme, ``www.`` and tracking parameters ignored);
+   ``same_source_url`` when this URL is the one a remembered article credits.
+3. ``near_duplicate``: LSH banding proposes candidates among remembered *canonical*
    articles; each is verified against the canonical's own signature (estimated Jaccard
    >= ``threshold``, or estimated containment >= ``containment`` for a truncated or
    extended copy), never against an intermediate copy, so clusters cannot drift by
    chaining edits. The best-scoring canonical wins, ties to the earliest seen.
+4. ``same_source_url``: the article credits (``source_url``) a page that a remembered
+   article credits too, or that *is* a remembered article: one story translated into
+   many languages. It comes after the text checks, so an edited copy that keeps the
+   credit line is reported as what it is, a near duplicate with its similarity.
 
 An article that is not a duplicate becomes canonical; if its language-independent
 anchors (``anchors.anchor_tokens``) overlap a remembered canonical's in another language,
@@ -168,7 +170,7 @@ class DedupIndex:
         base = dict(seq=seq, id=doc.id, ts=ts, language=doc.language or "und",
                     body_key=bkey, url_key=ukey, source_key=skey)
 
-        match = self._exact(bkey, ukey, skey)
+        match = self._exact(bkey, ukey)
         if match is not None:
             root, kind = match
             sim = 1.0 if kind == "exact_body" else None
@@ -189,29 +191,34 @@ class DedupIndex:
                         Decision(doc.id, duplicate_of=root, kind="near_duplicate",
                                  similarity=sim))
 
-        anchors = anchor_tokens(f"{doc.title or ''}\n{doc.body or ''}")
+        root = self._same_source(skey)
+        if root is not None:
+            return (Entry(canonical=root, kind="same_source_url", size=size, **base),
+                    Decision(doc.id, duplicate_of=root, kind="same_source_url"))
+
+        anchors, n_anchors = anchor_tokens(f"{doc.title or ''}\n{doc.body or ''}")
         anchor_sig = None
-        if len(anchors) >= cfg.min_anchors:
+        if n_anchors >= cfg.min_anchors:
             hashes = np.fromiter((hash_token(a) for a in anchors), dtype=np.uint64,
                                  count=len(anchors))
             anchor_sig = self._anchor_hasher.signature(np.unique(hashes))
         related = self._translations(anchor_sig, base["language"])
         entry = Entry(canonical=None, size=size, signature=signature,
-                      n_anchors=len(anchors), anchor_signature=anchor_sig, **base)
+                      n_anchors=n_anchors, anchor_signature=anchor_sig, **base)
         return entry, Decision(doc.id, related=related)
 
-    def _exact(self, bkey: int | None, ukey: int | None,
-               skey: int | None) -> tuple[str, str] | None:
+    def _exact(self, bkey: int | None, ukey: int | None) -> tuple[str, str] | None:
         hit = self._first_live(self._body, bkey)
         if hit is not None:
             return hit.root, "exact_body"
         hit = self._first_live(self._url, ukey)
         if hit is not None:
             return hit.root, "exact_url" if hit.url_key == ukey else "same_source_url"
-        hit = self._first_live(self._url, skey)
-        if hit is not None:
-            return hit.root, "same_source_url"
         return None
+
+    def _same_source(self, skey: int | None) -> str | None:
+        hit = self._first_live(self._url, skey)
+        return hit.root if hit is not None else None
 
     def _first_live(self, table: dict[int, list[int]], key: int | None) -> Entry | None:
         if key is None:
