@@ -33,6 +33,7 @@ JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".json", ".jsonl.gzip")
 
 _IMAGE_MARKUP = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _SITE_BANNER = re.compile(r"^(?P<site>[\w-]+(?:\.[\w-]+)*\.[a-z]{2,})\s+[-–|:]\s+\S", re.IGNORECASE)
+_MENU_SEPARATORS = re.compile(r"\s(?:[|›»>/•·]|&gt;)\s")
 _CANONICAL = re.compile(
     r"""<link\b[^>]*\brel=["']?canonical["']?[^>]*\bhref=["']([^"'>]+)["']"""
     r"""|<meta\b[^>]*\bproperty=["']og:url["'][^>]*\bcontent=["']([^"'>]+)["']""",
@@ -53,30 +54,31 @@ def article_from_text(text: str, name: str) -> dict[str, object]:
     """A scraped text file -> article: first meaningful line is the title, the rest the body.
 
     A first line that is a site banner (``example.com - tagline``) names the source and is
-    not taken as the title. A first line that reads like body text (long, or ending in a
-    full stop, or an image-table caption ending in ``|``) means the file has no title: the
-    whole text is the body and cleaning decides.
+    not taken as the title, nor is a menu or breadcrumb line. A first line that reads like
+    body text (long, or ending in a full stop, or an image-table caption ending in ``|``)
+    means the file has no title. The body is always the whole text: the cleaning stage
+    cuts the headline (and corrects a title taken from chrome) with its line classifier.
     """
     lines = text.splitlines()
     source = None
     title = ""
-    body_start = 0
-    for index, line in enumerate(lines):
+    for line in lines:
         candidate = _title_candidate(line)
         if not any(ch.isalpha() for ch in candidate):
             continue
         banner = _SITE_BANNER.match(candidate)
-        if banner and source is None and not title:
+        if banner and source is None:
             source = banner.group("site").lower()
+            continue
+        if len(_MENU_SEPARATORS.findall(candidate)) >= 2:
             continue
         if _looks_like_headline(line, candidate):
             title = candidate
-            body_start = index + 1
         break
     article: dict[str, object] = {
         "url": f"file:{name}",
         "title": title or None,
-        "body": "\n".join(lines[body_start:]).strip("\n") or text,
+        "body": text.strip("\n"),
     }
     if source:
         article["source"] = source

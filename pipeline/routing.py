@@ -61,8 +61,10 @@ class _RouteArticleFn(beam.DoFn):
     """Routes an article and counts what the run summary reports."""
 
     def process(self, article: Article) -> Iterator[RoutedRecord]:
-        beam.metrics.Metrics.counter("clean", "chars_removed").inc(article.boilerplate.chars_removed)
-        beam.metrics.Metrics.counter("clean", "lines_removed").inc(article.boilerplate.lines_removed)
+        beam.metrics.Metrics.counter("output", "boilerplate_chars_removed").inc(
+            article.boilerplate.chars_removed)
+        beam.metrics.Metrics.counter("output", "boilerplate_lines_removed").inc(
+            article.boilerplate.lines_removed)
         for record in route_article(article):
             beam.metrics.Metrics.counter("route", record.route).inc()
             yield record

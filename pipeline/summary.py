@@ -57,6 +57,6 @@ def summary_from_result(result: Any) -> RunSummary:
     return RunSummary(
         records_in=_counter(result, "parse", "articles") + _counter(result, "parse", "dead_letters"),
         routes=routes,
-        boilerplate_lines_removed=_counter(result, "clean", "lines_removed"),
-        boilerplate_chars_removed=_counter(result, "clean", "chars_removed"),
+        boilerplate_lines_removed=_counter(result, "output", "boilerplate_lines_removed"),
+        boilerplate_chars_removed=_counter(result, "output", "boilerplate_chars_removed"),
     )

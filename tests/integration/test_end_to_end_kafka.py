@@ -1,0 +1,49 @@
+"""Produce -> `newsbeam run` (streaming, DirectRunner) -> Avro files read back and checked."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from connectors.article_files import expand_paths, iter_file_values
+from connectors.broker import EmbeddedBroker
+from connectors.publish import ensure_topic, publish_values
+from pipeline.cli import main
+from pipeline.demo import run_demo
+from pipeline.models import Article, DeadLetter
+
+from .conftest import REPO, read_routes
+
+
+def test_run_reads_every_produced_offset_into_a_route(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    topic = "e2e-articles"
+    ensure_topic(broker.bootstrap_servers, topic, partitions=3)
+    values = [value for path in expand_paths([str(REPO / "seeds")]) for _, value in iter_file_values(path)]
+    values.append(b"\xff not utf-8")
+    values.append(json.dumps({"url": "https://x.example/1", "body": ""}).encode())
+    sent = publish_values(broker.bootstrap_servers, topic, values)
+    out = tmp_path / "out"
+
+    code = main(["run", "--bootstrap-servers", broker.bootstrap_servers, "--topic", topic,
+                 "--group-id", "e2e", "--start", "earliest", "--stop", "drained:3",
+                 "--output-dir", str(out)])
+    assert code == 0
+
+    routes = read_routes(out)
+    letters = [DeadLetter.model_validate(r) for r in routes.pop("dead_letter", [])]
+    articles = [Article.model_validate(r) for records in routes.values() for r in records]
+    offsets = {(a.provenance.partition, a.provenance.offset) for a in articles}
+    offsets |= {(d.provenance.partition, d.provenance.offset) for d in letters}
+    assert len(offsets) == sent, "every produced offset ends in an output or dead-letter route"
+    assert {d.error_class for d in letters} >= {"InvalidUtf8", "ValidationError"}
+    assert all(a.provenance.topic == topic and a.body for a in articles)
+    assert all("Kommentar (0)" not in a.body for a in articles)
+
+
+def test_demo_publishes_the_seeds_and_prints_the_summary(tmp_path: Path, capsys) -> None:
+    shutil.copytree(REPO / "seeds", tmp_path / "seeds")
+    assert run_demo(tmp_path) == 0
+    printed = capsys.readouterr().out
+    assert "records in" in printed and "route duplicates" in printed
+    assert read_routes(tmp_path / "out")
