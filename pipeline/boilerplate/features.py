@@ -19,7 +19,7 @@ __all__ = ["LineFeatures", "choose_stoplist", "line_features", "normalise_line",
 _WORD = re.compile(r"\w+", re.UNICODE)
 _SPACES = re.compile(r"\s+")
 _NO_SPACE_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\u0e00-\u0e7f]")
-_SENTENCE_END = re.compile(r"[.!?…:;。！？»\"”’)]\s*$")
+_SENTENCE_END = re.compile(r"[.!?…:;。！？][\"”’»)\]]*\s*$")
 _DATE = re.compile(
     r"(?<!\d)(\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}-\d{2}-\d{2}|\d{1,2}:\d{2})(?!\d)")
 
@@ -41,6 +41,7 @@ class LineFeatures:
     sentence_end: bool
     has_date: bool
     no_space_script: bool
+    alpha_words: int
 
 
 def choose_stoplist(lines: list[str], rules: Rules) -> frozenset[str] | None:
@@ -77,4 +78,5 @@ def line_features(line: str, stoplist: frozenset[str] | None) -> LineFeatures:
         sentence_end=bool(_SENTENCE_END.search(line)),
         has_date=bool(_DATE.search(line)),
         no_space_script=no_space,
+        alpha_words=sum(1 for t in tokens if not any(c.isdigit() for c in t)),
     )

@@ -89,7 +89,7 @@ def _is_sentence(f: LineFeatures) -> bool:
 
 def _leaves_related(f: LineFeatures, good: bool) -> bool:
     """A paragraph long enough that it is prose again, not a headline teaser."""
-    return good and (f.chars >= 250 or (f.no_space_script and f.chars >= 120))
+    return good and f.sentence_end and (f.chars >= 200 or (f.no_space_script and f.chars >= 100))
 
 
 def clean_text(text: str, *, title: str | None = None,
@@ -116,17 +116,20 @@ def clean_text(text: str, *, title: str | None = None,
     for i, (line, f) in enumerate(zip(lines, feats, strict=True)):
         prev_image, after_image = after_image, False
         folded = line.casefold()
-        if in_related:
-            if _leaves_related(f, good[i]):
-                in_related = False
-            else:
-                reasons[i] = "related"
-                continue
         is_source, url = source_url_of(line, rules)
         if is_source:
             reasons[i] = "source"
             source_url = source_url or url
             continue
+        if in_related:
+            if _leaves_related(f, good[i]):
+                in_related = False
+            else:
+                chrome = None
+                if f.chars <= _PATTERN_MAX and not rules.is_related_heading(line):
+                    chrome = rules.chrome_reason(line)
+                reasons[i] = chrome if chrome not in (None, "image") else "related"
+                continue
         if site_chrome and line_key(line) in site_chrome:
             reasons[i] = "site_chrome"
             continue
@@ -156,7 +159,8 @@ def clean_text(text: str, *, title: str | None = None,
         if title_key and folded == title_key and not any(good[:i]):
             reasons[i] = "title"
             continue
-        if f.chars <= 80 and f.has_date and f.stop_density < 0.15 and not f.sentence_end:
+        if f.chars <= 80 and f.has_date and not f.sentence_end and (
+                f.stop_density < 0.15 or f.alpha_words <= 5):
             reasons[i] = "dateline"
             continue
         if f.chars >= 30 and folded in seen:
@@ -227,7 +231,8 @@ def _headline(lines: list[str], reasons: list[str | None], good: list[bool],
         if reasons[i] == "title":
             return lines[i]
         if reasons[i] == "short" and 3 <= feats[i].n_words <= 30:
+            reasons[i] = "title"
             return lines[i]
-        if reasons[i] not in ("dateline", "byline", "image", "caption", "short"):
+        if reasons[i] is None or reasons[i] in ("related", "source"):
             break
     return None

@@ -1,0 +1,106 @@
+"""The text-mode line classifier on the extra seeds and on small cases per language."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.boilerplate import clean_text, load_rules
+
+SEEDS = Path(__file__).resolve().parents[2] / "seeds"
+
+# Per seed: every removed line (opening words -> reason), in order, and the number of
+# kept paragraphs. Everything not listed is article text and must be kept.
+CASES = {
+    "103_en_museum_reopens.txt": ([
+        ("Skip to main content", "navigation"), ("Home | News", "navigation"),
+        ("Harbour Museum reopens after", "title"), ("By Helen Marsh", "byline"),
+        ("Published 14:32", "dateline"), ("Share this article", "share"),
+        ("Advertisement", "advert"), ("photo_2026_03_04_museum.jpg", "image"),
+        ("Visitors look up at the restored", "caption"), ("Read more: Council", "related"),
+        ("Source: https://", "source"), ("Related stories", "related"),
+        ("Lighthouse keepers", "related"), ("Town centre cinema", "related"),
+        ("Volunteers wanted", "related"), ("Comments (4)", "comments"), ("© 2026", "rights"),
+    ], 7),
+    "104_vi_nha_may_chip.txt": ([
+        ("Trang chủ > Kinh tế", "navigation"), ("Khởi công nhà máy", "title"),
+        ("Thứ Hai, 02/03/2026", "dateline"), ("Chia sẻ", "share"), ("![]() |", "image"),
+        ("Các đại biểu thực hiện", "caption"), ("Xem thêm:", "related"),
+        ("Nguồn: https://", "source"), ("Bình luận (0)", "comments"),
+        ("Tin liên quan", "related"), ("Thủ tướng làm việc", "related"),
+        ("Xuất khẩu linh kiện", "related"), ("Hà Nội khai trương", "related"),
+    ], 5),
+    "105_de_bundeswehr_beschaffung.txt": ([
+        ("Startseite › Politik", "navigation"), ("Bundeswehr bestellt weitere", "title"),
+        ("Von Markus Adler", "dateline"), ("Teilen", "share"), ("Anzeige", "advert"),
+        ("Foto: Soldaten bei einer Übung", "caption"), ("Mehr zum Thema", "related"),
+        ("Nato-Gipfel", "related"), ("Rüstungsindustrie sucht", "related"),
+        ("Quelle: https://", "source"), ("Kommentare (3)", "comments"),
+    ], 6),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_extra_seeds_remove_exactly_the_chrome(name: str) -> None:
+    removed, n_kept = CASES[name]
+    result = clean_text((SEEDS / name).read_text(encoding="utf-8"))
+    got = [(d.text, d.reason) for d in result.removed]
+    assert len(got) == len(removed), [(t[:30], r) for t, r in got]
+    for (text, reason), (prefix, want) in zip(got, removed, strict=True):
+        assert text.startswith(prefix) and reason == want, (text[:50], reason, prefix, want)
+    assert len(result.paragraphs) == n_kept
+    assert result.source_url and result.source_url.startswith("https://")
+    assert len(result.captions) == 1 and not result.captions[0].endswith("|")
+    assert result.headline == next(d.text for d in result.removed if d.reason == "title")
+
+
+PROSE = {
+    "fr": "Le conseil municipal a voté mardi soir le nouveau budget de la ville, après un long débat sur les écoles et les transports.",
+    "es": "El ayuntamiento aprobó el martes por la noche el nuevo presupuesto de la ciudad, tras un largo debate sobre las escuelas y el transporte.",
+    "nn": "Kommunestyret vedtok tysdag kveld det nye budsjettet for byen, etter ein lang debatt om skulane og kollektivtrafikken i distriktet.",
+    "de": "Der Stadtrat hat am Dienstagabend den neuen Haushalt der Stadt beschlossen, nach einer langen Debatte über die Schulen und den Verkehr.",
+}
+CHROME = {
+    "fr": ["Partager", "À lire aussi : Le maire répond aux critiques", "Publicité",
+           "Sur le même sujet", "Un nouveau pont pour la ville"],
+    "es": ["Compartir", "Te puede interesar: El alcalde responde", "Publicidad",
+           "Noticias relacionadas", "Un nuevo puente para la ciudad"],
+    "nn": ["Del", "Les også: Ordføraren svarar på kritikken", "Annonse",
+           "Relaterte saker", "Ny bru over elva"],
+    "de": ["Teilen", "Lesen Sie auch: Der Bürgermeister antwortet", "Werbung",
+           "Das könnte Sie auch interessieren", "Neue Brücke für die Stadt"],
+}
+
+
+@pytest.mark.parametrize("lang", sorted(PROSE))
+def test_chrome_around_prose_goes_in_each_language(lang: str) -> None:
+    share, teaser, advert, heading, headline = CHROME[lang]
+    text = "\n".join([share, PROSE[lang], teaser, PROSE[lang].replace(",", ";"), advert,
+                      PROSE[lang] + " 2", heading, headline])
+    result = clean_text(text)
+    assert len(result.paragraphs) == 3, result.decisions
+    assert all(p.startswith(PROSE[lang][:20]) for p in result.paragraphs)
+
+
+def test_subheading_between_paragraphs_is_kept_but_menu_runs_at_the_end_go() -> None:
+    prose = PROSE["de"]
+    text = "\n".join([prose, "Kritik aus der Opposition", prose + " Ende.", "Politik", "Sport",
+                      "Kultur"])
+    result = clean_text(text)
+    assert result.paragraphs == [prose, "Kritik aus der Opposition", prose + " Ende."]
+    assert result.stats().reasons == {"short": 3}
+
+
+def test_related_list_ends_when_long_prose_resumes() -> None:
+    prose = PROSE["fr"] * 2
+    text = "\n".join([prose, "Related articles", "Headline one here", "Headline two here", prose + "!"])
+    result = clean_text(text)
+    assert result.paragraphs == [prose, prose + "!"]
+
+
+def test_rules_load_and_validate() -> None:
+    rules = load_rules()
+    assert {"en", "nb", "nn", "vi", "de", "fr", "es"} <= set(rules.stoplists)
+    assert rules.chrome_reason("Kommentar (0)") == "comments"
+    assert rules.chrome_reason("The council met on Tuesday.") is None
