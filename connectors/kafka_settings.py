@@ -343,6 +343,10 @@ class KafkaSourceConfig(BaseModel):
     bundle_seconds: float = 1.0
     # Idle partition: once caught up this long, the watermark moves to now - max_delay.
     idle_watermark_seconds: float = 2.0
+    # Broker liveness: how often an idle or stalled partition asks for its log end, and
+    # how long such a request (and an offset commit) may take.
+    liveness_seconds: float = 5.0
+    probe_timeout_ms: int = 5000
     backoff_initial_seconds: float = 0.5
     backoff_max_seconds: float = 10.0
 

@@ -1,14 +1,13 @@
 """The Kafka source: ``ReadFromKafka``, a pure-Python splittable DoFn on kafka-python.
 
-Impulse -> ``DiscoverPartitions`` (an SDF that lists topic-partitions, and in streaming
-re-lists them every ``discovery_interval_seconds``, keeping the set already emitted in its
-restriction so a restart never re-emits them) -> ``ReadPartitions`` (an SDF reading one
-``PartitionRange`` per element with ``assign()``; restriction = offset range).
+Impulse -> ``DiscoverPartitions``/``WatchPartitions`` (``connectors.kafka_discovery``) ->
+``ReadPartitions``: an SDF reading one ``PartitionRange`` per element with ``assign()``;
+restriction = offset range ``[start, stop)``, ``stop`` unbounded when streaming.
 
 Delivery: at-least-once. A record's offset is committed to the consumer group from a
 bundle-finalization callback, which runners call only after the bundle's outputs are
 durably committed (fused downstream writes included). A crash before that re-reads the
-records; a record is never skipped.
+records from the last commit; a record is never skipped.
 """
 
 from __future__ import annotations
@@ -17,11 +16,11 @@ import logging
 import random
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import apache_beam as beam
-from apache_beam.io.iobase import RestrictionTracker
+from apache_beam.io.iobase import RestrictionProgress
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
 from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.metrics import Metrics
@@ -31,191 +30,18 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from connectors.kafka_ranges import UNBOUNDED, PartitionRange, fetch_facts, plan_ranges
+from connectors.kafka_discovery import DiscoverPartitions, WatchPartitions, new_consumer
+from connectors.kafka_ranges import UNBOUNDED, PartitionRange
 from connectors.kafka_settings import KafkaSourceConfig, StopKind, TimestampPolicy
 from pipeline.models import Provenance, ProvenanceKind, RawMessage
 
-__all__ = ["METRICS_NAMESPACE", "DiscoverPartitions", "ReadFromKafka", "ReadPartitions",
-           "ReadPartitionsUnbounded", "StopAt", "WatchPartitions", "list_partitions"]
+__all__ = ["METRICS_NAMESPACE", "ReadFromKafka", "ReadPartitions", "ReadPartitionsUnbounded",
+           "StopAt"]
 
 _log = logging.getLogger(__name__)
 
 METRICS_NAMESPACE = "ReadFromKafka"
 _CONSUMER_CACHE = 8  # consumers kept per DoFn instance, one per recently read partition
-
-
-def new_consumer(config: KafkaSourceConfig, *, with_group: bool) -> KafkaConsumer:
-    kwargs = config.client.client_kwargs()
-    kwargs.update(enable_auto_commit=False, auto_offset_reset="earliest",
-                  group_id=config.group_id if with_group else None)
-    return KafkaConsumer(**kwargs)
-
-
-def list_partitions(consumer: KafkaConsumer, config: KafkaSourceConfig) -> set[tuple[str, int]]:
-    """Topic-partitions the config selects, from fresh cluster metadata."""
-    topics = consumer.topics()  # forces a metadata refresh
-    found: set[tuple[str, int]] = set()
-    for topic in sorted(topics):
-        if config.matches(topic):
-            found.update((topic, p) for p in consumer.partitions_for_topic(topic) or ())
-    return found
-
-
-# ---------------------------------------------------------------------------- discovery
-
-@dataclass(frozen=True)
-class _Discovered:
-    """Restriction of the discovery SDF: partitions already emitted, and whether done."""
-
-    known: frozenset[tuple[str, int]] = frozenset()
-    finished: bool = False
-
-
-class _DiscoveryTracker(RestrictionTracker):
-    """Claims one listing round at a time; a checkpoint carries the grown known set."""
-
-    def __init__(self, restriction: _Discovered) -> None:
-        self._restriction = restriction
-        self._claimed: frozenset[tuple[str, int]] | None = None
-        self._split = False
-
-    def current_restriction(self) -> _Discovered:
-        return self._restriction
-
-    def try_claim(self, known: frozenset[tuple[str, int]]) -> bool:
-        if self._restriction.finished or self._split:
-            return False
-        self._claimed = known
-        return True
-
-    def try_split(self, fraction_of_remainder: float):
-        if fraction_of_remainder != 0 or self._split or self._restriction.finished:
-            return None
-        self._split = True
-        residual = _Discovered(self._claimed if self._claimed is not None
-                               else self._restriction.known)
-        primary = _Discovered(self._restriction.known, finished=True)
-        self._restriction = primary
-        return primary, residual
-
-    def check_done(self) -> None:
-        return None
-
-    def current_progress(self):
-        from apache_beam.io.iobase import RestrictionProgress
-        return RestrictionProgress(completed=0, remaining=1)
-
-    def is_bounded(self) -> bool:
-        return False
-
-
-class _DiscoveryProvider(RestrictionProvider):
-    def initial_restriction(self, element) -> _Discovered:
-        return _Discovered()
-
-    def create_tracker(self, restriction: _Discovered) -> _DiscoveryTracker:
-        return _DiscoveryTracker(restriction)
-
-    def restriction_size(self, element, restriction) -> int:
-        return 1
-
-    def split(self, element, restriction):
-        yield restriction
-
-
-class _WalltimeProvider(WatermarkEstimatorProvider):
-    def initial_estimator_state(self, element, restriction):
-        return None
-
-    def create_watermark_estimator(self, estimator_state):
-        from apache_beam.io.watermark_estimators import WalltimeWatermarkEstimator
-        return WalltimeWatermarkEstimator(estimator_state)
-
-
-_DISCOVERY_RESTRICTION = beam.DoFn.RestrictionParam(_DiscoveryProvider())
-_WALLTIME_WATERMARK = beam.DoFn.WatermarkEstimatorParam(_WalltimeProvider())
-
-
-class _PartitionLister:
-    """Lists the selected partitions and plans ranges for the ones not seen before."""
-
-    def __init__(self, config: KafkaSourceConfig) -> None:
-        self._config = config
-        self._consumer: KafkaConsumer | None = None
-
-    def close(self) -> None:
-        if self._consumer is not None:
-            self._consumer.close()
-            self._consumer = None
-
-    def new_ranges(self, known: frozenset[tuple[str, int]],
-                   ) -> tuple[frozenset[tuple[str, int]], list[PartitionRange]]:
-        config = self._config
-        if self._consumer is None:
-            self._consumer = new_consumer(config, with_group=True)
-        found = list_partitions(self._consumer, config)
-        new = found - known
-        facts = fetch_facts(self._consumer, [TopicPartition(*tp) for tp in new],
-                            config.start, config.stop)
-        ranges = plan_ranges(facts, config.start, config.stop, discovered_later=bool(known))
-        if ranges:
-            _log.info("partitions discovered", extra={
-                "partitions": len(new), "ranges": [r.describe() for r in ranges]})
-        return frozenset(found | known), ranges
-
-
-class DiscoverPartitions(beam.DoFn):
-    """Impulse -> a ``PartitionRange`` per selected partition, listed once (bounded reads)."""
-
-    def __init__(self, config: KafkaSourceConfig) -> None:
-        self._config = config
-
-    def setup(self) -> None:
-        self._lister = _PartitionLister(self._config)
-
-    def teardown(self) -> None:
-        self._lister.close()
-
-    def process(self, element):
-        _, ranges = self._lister.new_ranges(frozenset())
-        yield from ranges
-
-
-class WatchPartitions(beam.DoFn):
-    """Impulse -> ``PartitionRange``s, re-listing every ``discovery_interval_seconds``.
-
-    The partitions already emitted live in the restriction, so a checkpointed or
-    restarted watch never emits a partition twice; a grown topic or a new topic matching
-    ``--topic-pattern`` is read without restarting the job.
-    """
-
-    def __init__(self, config: KafkaSourceConfig) -> None:
-        self._config = config
-
-    def setup(self) -> None:
-        self._lister = _PartitionLister(self._config)
-
-    def teardown(self) -> None:
-        self._lister.close()
-
-    @beam.DoFn.unbounded_per_element()
-    def process(self, element, tracker=_DISCOVERY_RESTRICTION,
-                watermark_estimator=_WALLTIME_WATERMARK):
-        config = self._config
-        state: _Discovered = tracker.current_restriction()
-        try:
-            known, ranges = self._lister.new_ranges(state.known)
-        except KafkaError as exc:
-            _log.warning("partition discovery failed, retrying", extra={
-                "error_class": type(exc).__name__, "error": str(exc)})
-            self._lister.close()
-            tracker.defer_remainder(Duration.of(config.backoff_max_seconds))
-            return
-        if not tracker.try_claim(known):
-            return
-        yield from ranges
-        if config.discovery_interval_seconds > 0:
-            tracker.defer_remainder(Duration.of(config.discovery_interval_seconds))
 
 
 # ---------------------------------------------------------------------------- reading
@@ -228,11 +54,7 @@ class StopAt:
 
 
 class _KafkaOffsetTracker(OffsetRestrictionTracker):
-    """Offset-range tracker that can end its range early and reports backlog as progress."""
-
-    def __init__(self, offset_range: OffsetRange) -> None:
-        super().__init__(offset_range)
-        self.estimated_end: int | None = None
+    """Offset-range tracker whose range can end early (``StopAt``) and may be unbounded."""
 
     def try_claim(self, position) -> bool:
         if isinstance(position, StopAt):
@@ -245,15 +67,10 @@ class _KafkaOffsetTracker(OffsetRestrictionTracker):
             return False
         return super().try_claim(position)
 
-    def current_progress(self):
-        from apache_beam.io.iobase import RestrictionProgress
-        position = (self._last_claim_attempt + 1 if self._last_claim_attempt is not None
-                    else self._range.start)
-        end = self._range.stop if self._range.stop != UNBOUNDED else self.estimated_end
-        if end is None:
+    def current_progress(self) -> RestrictionProgress:
+        if self._range.stop == UNBOUNDED:  # backlog is reported as a metric instead
             return RestrictionProgress(completed=0, remaining=1)
-        return RestrictionProgress(completed=max(0, position - self._range.start),
-                                   remaining=max(0, end - position))
+        return super().current_progress()
 
     def is_bounded(self) -> bool:
         return self._range.stop != UNBOUNDED
@@ -285,10 +102,24 @@ _RANGE_RESTRICTION = beam.DoFn.RestrictionParam(_RangeProvider())
 _MANUAL_WATERMARK = beam.DoFn.WatermarkEstimatorParam(_WatermarkProvider())
 
 
+
+
+@dataclass
+class _PartitionState:
+    """What one DoFn instance remembers about a partition between process() calls."""
+
+    caught_up_at: int | None = None  # position at which the partition was last caught up
+    caught_up_since: float = 0.0  # monotonic time it got there
+    last_probe: float = 0.0
+    failures: int = 0
+    metrics: dict = field(default_factory=dict)
+
+
 class ReadPartitions(beam.DoFn):
     """``PartitionRange`` -> ``RawMessage`` per record, timestamped by the policy.
 
-    Bounded: use this class directly (replay). Streaming: ``ReadPartitionsUnbounded``.
+    Bounded reads (replay) use this class; streaming uses ``ReadPartitionsUnbounded``.
+    Consumers live per DoFn instance (one per recently read partition), not per call.
     """
 
     def __init__(self, config: KafkaSourceConfig) -> None:
@@ -297,11 +128,10 @@ class ReadPartitions(beam.DoFn):
     def setup(self) -> None:
         self._consumers: OrderedDict[tuple[str, int], KafkaConsumer] = OrderedDict()
         self._committer: KafkaConsumer | None = None
-        self._idle_since: dict[tuple[str, int], tuple[int, float]] = {}
-        self._failures: dict[tuple[str, int], int] = {}
+        self._states: dict[tuple[str, int], _PartitionState] = {}
         self._committed: dict[tuple[str, int], int] = {}
         self._commit_failures = Metrics.counter(METRICS_NAMESPACE, "commit_failures")
-        self._errors = Metrics.counter(METRICS_NAMESPACE, "broker_errors")
+        self._broker_errors = Metrics.counter(METRICS_NAMESPACE, "broker_errors")
 
     def teardown(self) -> None:
         for consumer in self._consumers.values():
@@ -322,30 +152,31 @@ class ReadPartitions(beam.DoFn):
             old.close()
         return consumer
 
-    def _drop_consumer(self, key: tuple[str, int]) -> None:
-        consumer = self._consumers.pop(key, None)
-        if consumer is not None:
-            consumer.close()
+    def _state(self, element: PartitionRange) -> _PartitionState:
+        state = self._states.get(element.key)
+        if state is None:
+            name = f"{element.topic}-{element.partition}"
+            state = self._states[element.key] = _PartitionState(metrics={
+                "records": Metrics.counter(METRICS_NAMESPACE, f"records-{name}"),
+                "bytes": Metrics.counter(METRICS_NAMESPACE, f"bytes-{name}"),
+                "backlog": Metrics.gauge(METRICS_NAMESPACE, f"backlog-{name}")})
+        return state
 
     def process(self, element: PartitionRange,
                 bundle_finalizer=beam.DoFn.BundleFinalizerParam,
                 tracker=_RANGE_RESTRICTION,
                 watermark_estimator=_MANUAL_WATERMARK):
         config = self._config
-        key = element.key
-        tp = TopicPartition(*key)
+        tp = TopicPartition(*element.key)
+        state = self._state(element)
         restriction: OffsetRange = tracker.current_restriction()
         position = restriction.start
-        name = f"{element.topic}-{element.partition}"
-        records_read = Metrics.counter(METRICS_NAMESPACE, f"records-{name}")
-        bytes_read = Metrics.counter(METRICS_NAMESPACE, f"bytes-{name}")
-        backlog = Metrics.gauge(METRICS_NAMESPACE, f"backlog-{name}")
         last_claimed: int | None = None
         done = False
         delay = 0.0
         deadline = time.monotonic() + config.bundle_seconds
         try:
-            consumer = self._consumer_for(key)
+            consumer = self._consumer_for(element.key)
             if consumer.position(tp) != position:
                 consumer.seek(tp, position)
             while not done and time.monotonic() < deadline:
@@ -356,115 +187,129 @@ class ReadPartitions(beam.DoFn):
                         continue  # re-delivered after an offset reset
                     if (element.stop_time_ms is not None
                             and record.timestamp >= element.stop_time_ms):
-                        tracker.try_claim(StopAt(record.offset))
-                        done = True
+                        done = not tracker.try_claim(StopAt(record.offset))
                         break
                     if not tracker.try_claim(record.offset):
                         done = True
                         break
-                    last_claimed = record.offset
-                    position = record.offset + 1
-                    records_read.inc()
-                    bytes_read.inc(len(record.value or b"") + len(record.key or b""))
+                    last_claimed, position = record.offset, record.offset + 1
+                    state.metrics["records"].inc()
+                    state.metrics["bytes"].inc(len(record.value or b"") + len(record.key or b""))
                     yield self._timestamped(record, watermark_estimator)
                 if done:
                     break
                 position = max(position, consumer.position(tp))
-                high = consumer.highwater(tp)
-                if high is not None:
-                    backlog.set(max(0, high - position))
-                if position >= restriction.stop:
+                if position >= restriction.stop:  # exact stop: past gaps too, never beyond
                     tracker.try_claim(restriction.stop)
                     done = True
                     break
-                caught_up = high is not None and position >= high
-                done = self._stop_when_idle(element, tracker, position, caught_up)
-                self._advance_watermark(key, watermark_estimator, caught_up, position)
-                if caught_up and not batch:
-                    delay = config.poll_timeout_ms / 1000
-                    break
-            self._failures.pop(key, None)
+                high = consumer.highwater(tp)
+                if high is not None:
+                    state.metrics["backlog"].set(max(0, high - position))
+                if batch:
+                    state.caught_up_at = None
+                    continue
+                if high is None or position < high:
+                    self._probe(element, state, consumer, tp, position)
+                    continue
+                # Caught up with the last fetch: is the broker still there, and for how long?
+                if state.caught_up_at != position:
+                    state.caught_up_at, state.caught_up_since = position, time.monotonic()
+                done = self._stop_if_over(element, state, consumer, tp, tracker, position)
+                self._advance_idle_watermark(state, watermark_estimator)
+                delay = config.poll_timeout_ms / 1000
+                break
+            self._recovered(element, state)
         except KafkaError as exc:
-            failures = self._failures.get(key, 0) + 1
-            self._failures[key] = failures
-            self._errors.inc()
-            delay = min(config.backoff_max_seconds,
-                        config.backoff_initial_seconds * 2 ** (failures - 1))
-            delay *= 0.5 + random.random() / 2
-            _log.warning("kafka read failed, retrying with backoff", extra={
-                "topic": element.topic, "partition": element.partition, "offset": position,
-                "attempt": failures, "retry_in_s": round(delay, 2),
-                "error_class": type(exc).__name__, "error": str(exc)})
-            self._drop_consumer(key)
+            delay = self._failed(element, state, exc, position)
         if last_claimed is not None and config.commit_offsets:
             commit_at = last_claimed + 1
             bundle_finalizer.register(lambda: self._commit(tp, commit_at))
+        if config.timestamp_policy is TimestampPolicy.PROCESSING_TIME:
+            _raise_watermark(watermark_estimator, Timestamp.now())
         if not done:
             tracker.defer_remainder(Duration.of(delay))
 
-    def _stop_when_idle(self, element: PartitionRange, tracker, position: int,
-                        caught_up: bool) -> bool:
-        """Drained (``--stop drained:S``) or past the stop time: end the range here."""
+    def _probe(self, element, state, consumer, tp, position) -> int:
+        """Ask the broker for the log end (at most every ``liveness_seconds``): raises on
+        an unreachable broker, so an outage is noticed, logged and retried with backoff."""
+        now = time.monotonic()
+        if now - state.last_probe < self._config.liveness_seconds:
+            return position
+        state.last_probe = now
+        end = consumer.end_offsets([tp], timeout_ms=self._config.probe_timeout_ms)[tp]
+        self._recovered(element, state)
+        return end
+
+    def _stop_if_over(self, element, state, consumer, tp, tracker, position) -> bool:
+        """Drained (``--stop drained:S``) or past the stop time: end the range here, once
+        the broker confirms nothing is left (a stale high watermark during an outage
+        must not end a read early)."""
         config = self._config
-        if not caught_up:
-            self._idle_since.pop(element.key, None)
+        past_time = (element.stop_time_ms is not None
+                     and time.time() * 1000 >= element.stop_time_ms)
+        drained = (config.stop.kind is StopKind.DRAINED
+                   and time.monotonic() - state.caught_up_since >= config.stop.idle_seconds)
+        if not (past_time or drained):
+            self._probe(element, state, consumer, tp, position)
             return False
-        now = time.time()
-        if element.stop_time_ms is not None and now * 1000 >= element.stop_time_ms:
-            tracker.try_claim(StopAt(position))
-            return True
-        if config.stop.kind is not StopKind.DRAINED:
-            return False
-        since = self._idle_since.get(element.key)
-        if since is None or since[0] != position:
-            self._idle_since[element.key] = (position, time.monotonic())
-            return False
-        if time.monotonic() - since[1] >= config.stop.idle_seconds:
-            _log.info("partition drained, stopping", extra={
-                "topic": element.topic, "partition": element.partition, "offset": position})
-            tracker.try_claim(StopAt(position))
-            return True
-        return False
+        state.last_probe = 0.0
+        if self._probe(element, state, consumer, tp, position) > position:
+            return False  # the broker knows more records than our last fetch did
+        _log.info("partition read finished", extra={
+            "topic": element.topic, "partition": element.partition, "offset": position,
+            "reason": "stop time reached" if past_time else "drained"})
+        tracker.try_claim(StopAt(position))
+        return True
+
+    def _failed(self, element, state, exc: KafkaError, position: int) -> float:
+        state.failures += 1
+        self._broker_errors.inc()
+        config = self._config
+        delay = min(config.backoff_max_seconds,
+                    config.backoff_initial_seconds * 2 ** (state.failures - 1))
+        delay *= 0.5 + random.random() / 2
+        _log.warning("kafka unreachable or failing, retrying with backoff", extra={
+            "topic": element.topic, "partition": element.partition, "offset": position,
+            "attempt": state.failures, "retry_in_s": round(delay, 2),
+            "error_class": type(exc).__name__, "error": str(exc)})
+        if not getattr(exc, "retriable", False):
+            consumer = self._consumers.pop(element.key, None)
+            if consumer is not None:
+                consumer.close()
+        return delay
+
+    def _recovered(self, element, state) -> None:
+        if state.failures:
+            _log.warning("kafka reachable again, reading resumes", extra={
+                "topic": element.topic, "partition": element.partition,
+                "failed_attempts": state.failures})
+            state.failures = 0
 
     def _timestamped(self, record, watermark_estimator) -> beam.window.TimestampedValue:
-        policy = self._config.timestamp_policy
-        if policy is TimestampPolicy.PROCESSING_TIME or record.timestamp is None \
-                or record.timestamp < 0:
+        config = self._config
+        has_time = record.timestamp is not None and record.timestamp >= 0
+        if config.timestamp_policy is TimestampPolicy.PROCESSING_TIME or not has_time:
             event_time = Timestamp.now()
         else:
-            event_time = Timestamp.of(record.timestamp / 1000)
-        if policy is not TimestampPolicy.PROCESSING_TIME:
-            mark = event_time - Duration.of(self._config.max_delay_seconds)
-            if mark > watermark_estimator.current_watermark():
-                watermark_estimator.set_watermark(mark)
+            event_time = Timestamp(micros=record.timestamp * 1000)
+            _raise_watermark(watermark_estimator,
+                             event_time - Duration.of(config.max_delay_seconds))
         message = RawMessage(value=record.value, provenance=Provenance(
             kind=ProvenanceKind.KAFKA, topic=record.topic, partition=record.partition,
             offset=record.offset,
-            timestamp=None if record.timestamp is None or record.timestamp < 0
-            else datetime.fromtimestamp(record.timestamp / 1000, UTC),
+            timestamp=datetime.fromtimestamp(record.timestamp / 1000, UTC) if has_time else None,
             key=record.key,
             headers={k: (v or b"") for k, v in (record.headers or [])}))
         return beam.window.TimestampedValue(message, event_time)
 
-    def _advance_watermark(self, key, watermark_estimator, caught_up: bool,
-                           position: int) -> None:
-        """Processing time: now. Otherwise: an idle partition moves to now - max delay,
-        so downstream windows close although no record arrives (as KafkaIO's policies)."""
+    def _advance_idle_watermark(self, state: _PartitionState, watermark_estimator) -> None:
+        """An idle partition's watermark moves to now - max delay, so downstream windows
+        close although no record arrives (as KafkaIO's timestamp policies do)."""
         config = self._config
-        if config.timestamp_policy is TimestampPolicy.PROCESSING_TIME:
-            mark = Timestamp.now()
-        elif caught_up:
-            since = self._idle_since.get(key)
-            if since is None or since[0] != position:
-                self._idle_since.setdefault(key, (position, time.monotonic()))
-                return
-            if time.monotonic() - since[1] < config.idle_watermark_seconds:
-                return
-            mark = Timestamp.now() - Duration.of(config.max_delay_seconds)
-        else:
-            return
-        if mark > watermark_estimator.current_watermark():
-            watermark_estimator.set_watermark(mark)
+        if time.monotonic() - state.caught_up_since >= config.idle_watermark_seconds:
+            _raise_watermark(watermark_estimator,
+                             Timestamp.now() - Duration.of(config.max_delay_seconds))
 
     def _commit(self, tp: TopicPartition, offset: int) -> None:
         key = (tp.topic, tp.partition)
@@ -473,7 +318,8 @@ class ReadPartitions(beam.DoFn):
         try:
             if self._committer is None:
                 self._committer = new_consumer(self._config, with_group=True)
-            self._committer.commit({tp: OffsetAndMetadata(offset, "", -1)})
+            self._committer.commit({tp: OffsetAndMetadata(offset, "", -1)},
+                                   timeout_ms=self._config.probe_timeout_ms)
             self._committed[key] = offset
         except KafkaError as exc:
             # Not fatal: the next finalized bundle commits a later offset; a restart before
@@ -483,6 +329,11 @@ class ReadPartitions(beam.DoFn):
                 "topic": tp.topic, "partition": tp.partition, "offset": offset,
                 "group_id": self._config.group_id, "error_class": type(exc).__name__,
                 "error": str(exc)})
+
+
+def _raise_watermark(watermark_estimator, mark: Timestamp) -> None:
+    if mark > watermark_estimator.current_watermark():
+        watermark_estimator.set_watermark(mark)
 
 
 class ReadPartitionsUnbounded(ReadPartitions):
