@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import apache_beam as beam
@@ -55,3 +56,55 @@ def test_single_object_encoding_round_trip_and_unknown_fingerprint() -> None:
     assert name == "raw_article" and RawArticle.model_validate(datum) == raw
     with pytest.raises(UnknownSchemaFingerprint):
         decode_single_object(b"\xc3\x01" + b"\x01" * 8 + payload[10:])
+
+
+def _timestamped(articles: list[Article], start: float, step: float) -> list:
+    return [beam.window.TimestampedValue(a, start + i * step) for i, a in enumerate(articles)]
+
+
+def test_streaming_layout_windows_and_rolls_by_size(tmp_path: Path) -> None:
+    """Fixed windows name the files; a small size limit rolls to several files per window;
+    every record is in exactly one finished file."""
+    articles = [a.model_copy(update={"body": "x" * 3000}) for a in _articles(12)]
+    start = datetime(2026, 11, 18, 11, 0, tzinfo=UTC).timestamp()
+    with TestPipeline() as pipeline:
+        _ = (pipeline | beam.Create(_timestamped(articles, start, 10))
+             | beam.FlatMap(route_article)
+             | WriteAvroFiles(str(tmp_path), codec="null", window_seconds=60,
+                              max_file_bytes=8000))
+    files = list_avro_files(str(tmp_path))
+    labels = sorted({Path(f).name.split("-")[1] for f in files})
+    assert labels == ["20261118T110000", "20261118T110100"]  # 12 records, 10 s apart
+    assert len(files) > len(labels), "the size limit rolled to more than one file per window"
+    ids = [r["id"] for f in files for r in read_avro_records(f)]
+    assert sorted(ids) == sorted(a.id for a in articles)
+
+
+def _write_bounded(tmp: Path, articles: list[Article], shards: int = 3) -> None:
+    with TestPipeline() as pipeline:
+        _ = (pipeline | beam.Create(articles) | beam.FlatMap(route_article)
+             | WriteAvroFiles(str(tmp), bounded=True, shards=shards))
+
+
+def test_bounded_layout_is_deterministic_shards_and_a_rerun_replaces_exactly(tmp_path: Path) -> None:
+    _write_bounded(tmp_path, _articles(20))
+    first = {f: [r["id"] for r in read_avro_records(f)] for f in list_avro_files(str(tmp_path))}
+    assert {Path(f).name for f in first} <= {f"part-0000{i}-of-00003.avro" for i in range(3)}
+    assert all(ids == sorted(ids) for ids in first.values()), "records sorted by id"
+    assert sorted(i for ids in first.values() for i in ids) == sorted(f"id-{i}" for i in range(20))
+
+    _write_bounded(tmp_path, list(reversed(_articles(20))))  # same input, other order
+    again = {f: [r["id"] for r in read_avro_records(f)] for f in list_avro_files(str(tmp_path))}
+    assert again == first
+
+    _write_bounded(tmp_path, _articles(1))  # a smaller input: stale shard files go away
+    left = list_avro_files(str(tmp_path))
+    assert [r["id"] for f in left for r in read_avro_records(f)] == ["id-0"]
+    assert not list((tmp_path / ".tmp").glob("*"))
+
+
+def test_options_are_checked_where_they_enter() -> None:
+    with pytest.raises(ValueError, match="codec"):
+        WriteAvroFiles("out", codec="lz4")
+    with pytest.raises(ValueError, match="shards"):
+        WriteAvroFiles("out", bounded=True, shards=0)
