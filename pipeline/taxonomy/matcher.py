@@ -9,6 +9,8 @@ Reported spans cover whole words, so evidence for ``*vindkraft*`` points at
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -35,12 +37,23 @@ class Hit:
     entries: tuple[Entry, ...]
 
 
+# Vietnamese writes the tone of "oa", "oe", "uy" on either vowel (hóa/hoá, thủy/thuỷ);
+# both spellings are folded to the tone-on-first-vowel form, one character for one.
+_TONES = {"\u0301": "áéý", "\u0300": "àèỳ", "\u0309": "ảẻỷ", "\u0303": "ãẽỹ", "\u0323": "ạẹỵ"}
+_VI_TONE = {}
+for _mark, (_a, _e, _y) in _TONES.items():
+    for _first, _second, _marked in (("o", "a", _a), ("o", "e", _e), ("u", "y", _y)):
+        _VI_TONE[_first + _marked] = unicodedata.normalize("NFC", _first + _mark) + _second
+_VI_PAIR = re.compile("|".join(_VI_TONE))
+
+
 def fold(text: str) -> str:
-    """Lower case with one output character per input character, so offsets carry over."""
+    """Lower case (and Vietnamese tone placement folded) with one output character per
+    input character, so offsets found in the folded text index the original."""
     lowered = text.lower()
-    if len(lowered) == len(text):
-        return lowered
-    return "".join(c if len(low := c.lower()) != 1 else low for c in text)
+    if len(lowered) != len(text):
+        lowered = "".join(c if len(low := c.lower()) != 1 else low for c in text)
+    return _VI_PAIR.sub(lambda m: _VI_TONE[m.group()], lowered)
 
 
 def _is_word(c: str) -> bool:
@@ -61,7 +74,7 @@ class TermMatcher:
                 (term, term.startswith("*"), term.endswith("*"), tuple(group)))
         self._automaton = ahocorasick.Automaton()
         for core, variants in by_core.items():
-            self._automaton.add_word(core, (len(core), tuple(variants)))
+            self._automaton.add_word(fold(core), (len(core), tuple(variants)))
         self._size = len(by_term)
         if self._size:
             self._automaton.make_automaton()

@@ -27,6 +27,8 @@ LEAD_FACTOR = 2.0
 LEAD_CHARS = 400
 REPEAT_DECAY = 0.5
 REFERENCE_WORDS = 300
+WINDOW_CHARS = 1500  # ~250 words: a section dedicated to a topic counts like a short article
+WINDOW_FACTOR = 1.0
 MAX_EVIDENCE = 20
 FALLBACK = "*"  # matcher for languages without a terms file: every language's terms
 _ALIASES = {"no": "nb"}
@@ -102,9 +104,8 @@ class TopicTagger:
     @staticmethod
     def _score_tag(tag: str, fields: tuple[tuple[str, str, list[Hit]], ...],
                    norm: float) -> tuple[float, list[Evidence]]:
-        seen: dict[str, int] = {}
+        found: list[tuple[str, Hit, Entry, float]] = []  # field, hit, entry, weight × factor
         anchored = False
-        pending: list[tuple[str, Hit, Entry, float]] = []
         for name, _, hits in fields:
             for hit in hits:
                 for entry in hit.entries:
@@ -115,15 +116,35 @@ class TopicTagger:
                         factor = TITLE_FACTOR
                     elif hit.start < LEAD_CHARS:
                         factor = LEAD_FACTOR
-                    repeat = seen.get(entry.term, 0)
-                    seen[entry.term] = repeat + 1
-                    contribution = entry.weight * factor * REPEAT_DECAY ** repeat
                     anchored |= entry.kind == "anchor" and entry.weight > 0
-                    pending.append((name, hit, entry, contribution))
-        used = [p for p in pending if anchored or p[2].kind == "anchor"]
-        total = sum(p[3] for p in used) / norm
-        positive = sorted((p for p in used if p[3] > 0), key=lambda p: -p[3])[:MAX_EVIDENCE]
-        positive.sort(key=lambda p: (p[0] != "title", p[1].start))
+                    found.append((name, hit, entry, entry.weight * factor))
+        if not anchored:
+            return 0.0, []
+        decayed = _decay(found)
+        whole = sum(decayed) / norm
+        title = [f for f in found if f[0] == "title"]
+        body = [f for f in found if f[0] != "title"]
+        best_window = 0.0
+        for i, (_, first, _, _) in enumerate(body):
+            window = [f for f in body[i:] if f[1].start < first.start + WINDOW_CHARS]
+            best_window = max(best_window, sum(_decay(title + window)))
+        total = max(whole, WINDOW_FACTOR * best_window)
+        ranked = sorted((f for f, w in zip(found, decayed, strict=True) if w > 0),
+                        key=lambda f: -f[3])[:MAX_EVIDENCE]
+        ranked.sort(key=lambda f: (f[0] != "title", f[1].start))
+        weights = {id(f): w for f, w in zip(found, decayed, strict=True)}
         evidence = [Evidence(term=e.term, field=name, start=h.start, end=h.end,
-                             weight=round(c / norm, 4)) for name, h, e, c in positive]
+                             weight=round(weights[id(f)] / norm, 4))
+                    for f in ranked for name, h, e, _ in [f]]
         return max(total, 0.0), evidence
+
+
+def _decay(found: list[tuple[str, Hit, Entry, float]]) -> list[float]:
+    """Each hit's contribution, the n-th repeat of a term counting REPEAT_DECAY**n."""
+    seen: dict[str, int] = {}
+    out = []
+    for _, _, entry, base in found:
+        repeat = seen.get(entry.term, 0)
+        seen[entry.term] = repeat + 1
+        out.append(base * REPEAT_DECAY ** repeat)
+    return out
