@@ -20,7 +20,8 @@ from typing import Any
 
 from pipeline.similarity import DedupConfig, DedupIndex
 
-__all__ = ["EvalDoc", "default_eval_dir", "evaluate", "load", "main", "resolve_all"]
+__all__ = ["EvalDoc", "default_eval_dir", "evaluate", "load", "main", "resolve_all",
+           "translation_relations"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,17 @@ def resolve_all(docs: list[EvalDoc], config: DedupConfig | None = None) -> dict[
     return {i: root(i) for i in parent}
 
 
+def translation_relations(docs: list[EvalDoc],
+                          config: DedupConfig | None = None) -> list[tuple[str, str, float]]:
+    """(id, related id, confidence) of every ``probable_translation`` relation raised."""
+    index = DedupIndex(config)
+    found = []
+    for doc in docs:
+        for rel in index.observe(doc).decision.related:
+            found.append((doc.id, rel.id, rel.confidence))
+    return found
+
+
 def evaluate(docs: list[EvalDoc], pairs: list[dict[str, Any]],
              config: DedupConfig | None = None) -> dict[str, dict[str, float]]:
     """Per relation: labelled pairs, predicted duplicates, true positives, P and R."""
@@ -105,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         s = stats[name]
         print(f"{name:<36}{s['pairs']:>6}{s['gold_dup']:>6}{s['pred_dup']:>6}{s['tp']:>5}"
               f"{s['precision']:>11.3f}{s['recall']:>8.3f}")
+    relations = translation_relations(docs)
+    print(f"probable_translation relations raised: {len(relations)} "
+          f"(the dev set holds no translations){'' if not relations else ': ' + str(relations)}")
     return 0
 
 

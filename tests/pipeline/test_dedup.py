@@ -9,8 +9,15 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+import pipeline.dedup as dedup_module
 from pipeline.dead_letters import ARTICLES, DEAD_LETTER
-from pipeline.dedup import DeduplicateArticles, apply_decision, deduplicate_batch
+from pipeline.dedup import (
+    DEDUP_KEY,
+    DeduplicateArticles,
+    _DeduplicateFn,
+    apply_decision,
+    deduplicate_batch,
+)
 from pipeline.models import Article, Provenance, ProvenanceKind
 from pipeline.similarity import Decision, RelatedArticle
 
@@ -94,3 +101,69 @@ def test_batch_and_transform_agree() -> None:
     with TestPipeline() as p:
         out = p | beam.Create(articles, reshuffle=False) | DeduplicateArticles()
         assert_that(out.articles | beam.Map(summary), equal_to(expected))
+
+
+class _Bag:
+    def __init__(self) -> None:
+        self.items: list[bytes] = []
+
+    def read(self) -> list[bytes]:
+        return list(self.items)
+
+    def add(self, value: bytes) -> None:
+        self.items.append(value)
+
+    def clear(self) -> None:
+        self.items = []
+
+
+class _Value:
+    def __init__(self) -> None:
+        self.value = None
+
+    def read(self):
+        return self.value
+
+    def write(self, value) -> None:
+        self.value = value
+
+
+def _worker(transform: DeduplicateArticles) -> _DeduplicateFn:
+    fn = _DeduplicateFn(transform.config)
+    fn.setup()
+    return fn
+
+
+def _feed(fn: _DeduplicateFn, bag: _Bag, meta: _Value, articles: list[Article]) -> list[Article]:
+    out = []
+    for item in articles:
+        out.extend(fn.process((DEDUP_KEY, item), records=bag, meta=meta))
+    return out
+
+
+def _stream() -> list[Article]:
+    words = (STORY + " " + OTHER).split()
+    articles = []
+    for i in range(30):
+        body = STORY if i % 3 == 0 else " ".join(words[i % 7:] + words[: i % 7]) + f" n{i}"
+        if i % 5 == 0:
+            body = body.replace("megawatts", f"megawatts ({i})")
+        articles.append(make(f"s{i}", body, minutes=60 * i))
+    return articles
+
+
+def test_restart_and_worker_moves_keep_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dedup_module, "_COMPACT_MIN", 4)
+    transform = DeduplicateArticles(ttl=timedelta(hours=6))
+    articles = _stream()
+    expected = [summary(a) for a in deduplicate_batch(articles, transform.config)]
+    assert any(kind for _, _, kind in expected) and any(not kind for _, _, kind in expected)
+
+    bag, meta = _Bag(), _Value()
+    first, second = _worker(transform), _worker(transform)
+    got = _feed(first, bag, meta, articles[:10])
+    got += _feed(second, bag, meta, articles[10:20])   # the key moved to another worker
+    got += _feed(first, bag, meta, articles[20:25])    # ...and back: a stale cache
+    got += _feed(_worker(transform), bag, meta, articles[25:])  # a restarted worker
+    assert [summary(a) for a in got] == expected
+    assert len(bag.items) < len(articles)  # expired entries were compacted away
