@@ -82,6 +82,12 @@ def apply_cleaning(article: Article, doc: CleanedDocument) -> Article:
     })
 
 
+def _needs_metadata(article: Article) -> bool:
+    """Whether the page's metadata could fill anything the record lacks."""
+    return not (article.title and article.author and article.published_at
+                and article.canonical_url and article.canonical_url != article.url)
+
+
 def _canonical(article: Article, doc: CleanedDocument) -> str:
     if doc.canonical_url and (not article.canonical_url or article.canonical_url == article.url):
         return doc.canonical_url
@@ -131,7 +137,7 @@ class _CleanArticlesFn(beam.DoFn):
         learned: list[SiteChromeLearner] = []
 
         def compute(a: Article) -> Article:
-            content = extract_content(a.body, a.html, a.url)
+            content = extract_content(a.body, a.html, a.url, metadata=_needs_metadata(a))
             learner = self._learner(site, learner_state.read())
             chrome = learner.observe(content.lines)
             learned.append(learner)

@@ -46,14 +46,15 @@ class CleanedDocument:
     cleaning: TextCleaning
 
 
-def extract_content(body: str | None, html: str | None, url: str | None = None) -> Content:
+def extract_content(body: str | None, html: str | None, url: str | None = None, *,
+                    metadata: bool = True) -> Content:
     """The text to clean: the page's main content if there is HTML, else the body.
 
     When a page yields no main content but the message also carries a body, the body
     is used, so a broken page never loses text a scraper already extracted.
     """
     if html and html.strip():
-        page = extract_html(html, url=url)
+        page = extract_html(html, url=url, metadata=metadata)
         if page.text.strip() or not (body and body.strip()):
             return Content(text=page.text, mode="extracted", page=page)
         return Content(text=body or "", mode="text", page=page)

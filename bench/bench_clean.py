@@ -1,0 +1,104 @@
+"""Throughput of the cleaning stage vs trafilatura and jusText, same inputs, one run.
+
+Inputs: the HTML pages of ../shared/eval/extraction_dev.jsonl when present (read at run
+time, never copied), else the repository's ``seeds/*.html``. Text mode is measured on
+the ``seeds/*.txt`` scraped-text seeds. Prints documents/second per system.
+
+Run: ``python -m bench.bench_clean [--rounds 3]`` (or ``python bench/bench_clean.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+__all__ = ["load_inputs", "measure", "main"]
+
+ROOT = Path(__file__).resolve().parents[1]
+EVAL = ROOT.parent / "shared" / "eval" / "extraction_dev.jsonl"
+
+
+def load_inputs() -> tuple[list[tuple[str, str | None]], list[str], str]:
+    """(html pages with urls, scraped texts, description of where the pages came from)."""
+    if EVAL.exists():
+        with EVAL.open(encoding="utf-8") as handle:
+            items = [json.loads(line) for line in handle if line.strip()]
+        pages = [(i["html"], i.get("url")) for i in items]
+        origin = f"{EVAL} ({len(pages)} pages)"
+    else:
+        pages = [(p.read_text(encoding="utf-8"), None) for p in sorted(ROOT.glob("seeds/*.html"))]
+        origin = f"seeds/*.html ({len(pages)} pages; eval set absent)"
+    texts = [p.read_text(encoding="utf-8") for p in sorted(ROOT.glob("seeds/*.txt"))]
+    return pages, texts, origin
+
+
+def measure(fn: Callable[[object], object], inputs: list, rounds: int) -> float:
+    """Documents per second over ``rounds`` passes (after one warm-up document)."""
+    fn(inputs[0])
+    start = time.perf_counter()
+    for _ in range(rounds):
+        for doc in inputs:
+            fn(doc)
+    return rounds * len(inputs) / (time.perf_counter() - start)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    import justext
+    import trafilatura
+
+    from pipeline.boilerplate import (
+        clean_content,
+        clean_document,
+        clean_text,
+        extract_content,
+        load_rules,
+    )
+
+    rules = load_rules()
+    pages, texts, origin = load_inputs()
+    stoplist = justext.get_stoplist("English")
+
+    def ours_html(page: tuple[str, str | None]) -> str:
+        return clean_document(None, page[0], url=page[1], rules=rules).body
+
+    def ours_no_meta(page: tuple[str, str | None]) -> str:
+        content = extract_content(None, page[0], page[1], metadata=False)
+        return clean_content(content, rules=rules).body
+
+    def traf(page: tuple[str, str | None]) -> str:
+        return trafilatura.extract(page[0], url=page[1], include_comments=False) or ""
+
+    def jt(page: tuple[str, str | None]) -> str:
+        paragraphs = justext.justext(page[0].encode("utf-8"), stoplist)
+        return "\n".join(p.text for p in paragraphs if not p.is_boilerplate)
+
+    print(f"HTML inputs: {origin}; {args.rounds} rounds")
+    results = {
+        "newsbeam clean (html: trafilatura + line classifier)": measure(ours_html, pages, args.rounds),
+        "newsbeam clean (html, record already has metadata)": measure(ours_no_meta, pages,
+                                                                      args.rounds),
+        "trafilatura.extract": measure(traf, pages, args.rounds),
+        "jusText (English stoplist)": measure(jt, pages, args.rounds),
+    }
+    for name, rate in results.items():
+        print(f"  {name:<55} {rate:8.1f} docs/s")
+    if texts:
+        rounds = max(args.rounds, 50)
+        rate = measure(lambda t: clean_text(t, rules=rules), texts, rounds)
+        print(f"Text inputs: seeds/*.txt ({len(texts)} docs); {rounds} rounds")
+        print(f"  {'newsbeam clean (text: line classifier only)':<55} {rate:8.1f} docs/s")
+    return 0
+
+
+if __name__ == "__main__":
+    if __package__ in (None, ""):
+        sys.path.insert(0, str(ROOT))
+    raise SystemExit(main())
