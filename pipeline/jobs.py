@@ -11,6 +11,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from connectors.article_files import ReadArticleFiles, expand_paths
 from pipeline.graph import ProcessArticles, WriteRoutes, resolve_runner
 from pipeline.options import NewsbeamOptions
+from pipeline.progress import ReportProgress
 from pipeline.summary import RunSummary, summary_from_result
 
 __all__ = ["run_batch", "run_streaming"]
@@ -33,6 +34,7 @@ def run_batch(inputs: Sequence[str], argv: Sequence[str]) -> RunSummary:
     _ = (pipeline
          | "ReadArticleFiles" >> ReadArticleFiles(paths)
          | "ProcessArticles" >> ProcessArticles(ours)
+         | "ReportProgress" >> ReportProgress(ours.progress_interval, ours.metrics_port)
          | "WriteRoutes" >> WriteRoutes(ours.sink_specs(), ours.avro_codec))
     _log.info("batch run starting", extra={"inputs": len(paths)})
     return _run(pipeline)
@@ -50,5 +52,6 @@ def run_streaming(argv: Sequence[str]) -> RunSummary:
     _ = (pipeline
          | "ReadFromKafka" >> ReadFromKafka(kafka.source_config())
          | "ProcessArticles" >> ProcessArticles(ours)
+         | "ReportProgress" >> ReportProgress(ours.progress_interval, ours.metrics_port)
          | "WriteRoutes" >> WriteRoutes(ours.sink_specs(), ours.avro_codec))
     return _run(pipeline)

@@ -58,6 +58,12 @@ class NewsbeamOptions(PipelineOptions):
         group.add_argument(
             "--dedup-ttl-days", dest="dedup_ttl_days", type=float, default=7.0,
             help="How long an article is remembered for deduplication (default: 7 days).")
+        group.add_argument(
+            "--progress-interval", dest="progress_interval", type=float, default=5.0,
+            help="Seconds between progress lines (rate, lag, per-route counts) on stderr.")
+        group.add_argument(
+            "--metrics-port", dest="metrics_port", type=int, default=None,
+            help="Serve Prometheus metrics on 127.0.0.1:PORT (records per route, event lag).")
 
     def sink_specs(self) -> list[SinkSpec]:
         specs = [parse_sink(text) for text in (self.sinks or [])]
