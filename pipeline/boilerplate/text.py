@@ -11,6 +11,7 @@ Three passes, each removal tagged with a reason (the record's audit trail):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Literal
@@ -34,6 +35,7 @@ _GOOD_CHARS = 60
 _GOOD_DENSITY = 0.12
 _CAPTION_MAX = 400
 _PATTERN_MAX = 1200
+_TABLE_ROW = re.compile(r"\|.*\|")
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,18 @@ def _is_sentence(f: LineFeatures) -> bool:
     return f.sentence_end and f.n_words >= 4 and f.stop_density >= 0.1
 
 
+def _shouted_teaser(line: str, f: LineFeatures) -> bool:
+    """An all-caps line of several words that is not a sentence: a link to another story.
+
+    News sites set inline "related story" links in capitals between paragraphs
+    ("SEAN SPICER ELIMINATED FROM ..."); sub-headings in capitals are rarer and shorter.
+    """
+    if f.n_words < 7 or f.sentence_end or f.chars > 200:
+        return False
+    letters = [c for c in line if c.isalpha()]
+    return len(letters) >= 20 and sum(c.isupper() for c in letters) >= 0.95 * len(letters)
+
+
 def _leaves_related(f: LineFeatures, good: bool) -> bool:
     """A paragraph long enough that it is prose again, not a headline teaser."""
     return good and f.sentence_end and (f.chars >= 200 or (f.no_space_script and f.chars >= 100))
@@ -116,6 +130,8 @@ def clean_text(text: str, *, title: str | None = None,
     for i, (line, f) in enumerate(zip(lines, feats, strict=True)):
         prev_image, after_image = after_image, False
         folded = line.casefold()
+        if _TABLE_ROW.fullmatch(line):
+            continue  # a table the extractor kept is content; the context pass skips it
         is_source, url = source_url_of(line, rules)
         if is_source:
             reasons[i] = "source"
@@ -149,6 +165,9 @@ def clean_text(text: str, *, title: str | None = None,
         if chrome is not None:
             reasons[i] = chrome
             continue
+        if _shouted_teaser(line, f):
+            reasons[i] = "teaser"
+            continue
         if f.chars <= 300 and rules.teaser.match(line):
             reasons[i] = "related"
             continue
@@ -168,7 +187,8 @@ def clean_text(text: str, *, title: str | None = None,
             continue
         seen.add(folded)
 
-    _apply_context(reasons, feats, good, mode)
+    tables = [bool(_TABLE_ROW.fullmatch(line)) for line in lines]
+    _apply_context(reasons, feats, good, tables, mode)
     headline = _headline(lines, reasons, good, feats, mode)
     decisions = tuple(LineDecision(line, r) for line, r in zip(lines, reasons, strict=True))
     return TextCleaning(decisions=decisions, captions=tuple(captions),
@@ -176,19 +196,19 @@ def clean_text(text: str, *, title: str | None = None,
 
 
 def _apply_context(reasons: list[str | None], feats: list[LineFeatures],
-                   good: list[bool], mode: Mode) -> None:
+                   good: list[bool], tables: list[bool], mode: Mode) -> None:
     """jusText's context rule, for the lines no pattern decided."""
     open_idx = [i for i, r in enumerate(reasons) if r is None]
     good_idx = [i for i in open_idx if good[i]]
     if not good_idx:
         # No prose at all: keep what reads as sentences, drop menu-like fragments.
         for i in open_idx:
-            if not _is_sentence(feats[i]) and feats[i].n_words < 4:
+            if not tables[i] and not _is_sentence(feats[i]) and feats[i].n_words < 4:
                 reasons[i] = "short"
         return
     first, last = good_idx[0], good_idx[-1]
     for i in open_idx:
-        if good[i]:
+        if good[i] or tables[i]:
             continue
         f = feats[i]
         if first < i < last:

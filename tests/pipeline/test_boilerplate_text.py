@@ -104,3 +104,20 @@ def test_rules_load_and_validate() -> None:
     assert {"en", "nb", "nn", "vi", "de", "fr", "es"} <= set(rules.stoplists)
     assert rules.chrome_reason("Kommentar (0)") == "comments"
     assert rules.chrome_reason("The council met on Tuesday.") is None
+
+
+def test_tables_and_parenthetical_asides_are_content() -> None:
+    prose = PROSE["de"]
+    text = "\n".join(["| Rang | Team | Punkte |", "|---|---|---|", "| 1. | Köln | 6 |", prose,
+                      "(I know, a bold claim, right?)", prose + " Ende.", "| 2. | Mainz | 5 |"])
+    result = clean_text(text, mode="extracted")
+    assert result.removed == []
+
+
+def test_all_caps_story_links_and_app_promos_go() -> None:
+    prose = PROSE["fr"]
+    text = "\n".join([prose, "SENATOR ELIMINATED FROM THE DANCE SHOW AFTER A TIGHT VOTE",
+                      prose + " Encore.", "CLICK HERE TO GET THE NEWS APP", prose + " Fin.",
+                      "WHAT HAPPENS NEXT", prose + " Suite."])
+    result = clean_text(text, mode="extracted")
+    assert [d.reason for d in result.removed] == ["teaser", "promo"]
