@@ -221,6 +221,8 @@ class _WriteBundleFilesFn(beam.DoFn):
         self._routes_ready: set[str] = set()
 
     def start_bundle(self) -> None:
+        for current in self._open.values():  # left by a failed bundle: never published
+            current.abandon()
         self._open = {}
 
     def process(self, record: RoutedRecord, window: Any = beam.DoFn.WindowParam,

@@ -59,6 +59,28 @@ class NewsbeamOptions(PipelineOptions):
             "--dedup-ttl-days", dest="dedup_ttl_days", type=float, default=7.0,
             help="How long an article is remembered for deduplication (default: 7 days).")
         group.add_argument(
+            "--value-encoding", dest="value_encoding", default="single-object",
+            choices=["single-object", "confluent"],
+            help="Kafka sink values: Avro single-object encoding with the schema fingerprint "
+                 "(default, no registry) or the Confluent wire format (needs "
+                 "--schema-registry-url; subject <topic>-value).")
+        group.add_argument(
+            "--schema-registry-url", dest="schema_registry_url", default=None,
+            help="Schema Registry for --value-encoding confluent. Credentials: env "
+                 "NEWSBEAM_SCHEMA_REGISTRY_USER_INFO=user:password or "
+                 "NEWSBEAM_SCHEMA_REGISTRY_USER_INFO_FILE=PATH, never a flag.")
+        group.add_argument(
+            "--file-window-seconds", dest="file_window_seconds", type=float, default=60.0,
+            help="Streaming Avro files: fixed event-time windows of this length, one file "
+                 "set per route and window (default: 60).")
+        group.add_argument(
+            "--max-file-bytes", dest="max_file_bytes", type=int, default=64 * 1024 * 1024,
+            help="Streaming Avro files roll to a new file past this size (default: 64 MiB).")
+        group.add_argument(
+            "--file-shards", dest="file_shards", type=int, default=4,
+            help="Bounded runs (process, replays): files per route, "
+                 "part-<shard>-of-<N>.avro, by article id (default: 4).")
+        group.add_argument(
             "--progress-interval", dest="progress_interval", type=float, default=5.0,
             help="Seconds between progress lines (rate, lag, per-route counts) on stderr.")
         group.add_argument(

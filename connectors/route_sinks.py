@@ -1,0 +1,318 @@
+"""The last stage: every ``RoutedRecord`` to every sink chosen on the command line.
+
+``--sink avro:DIR`` writes ``DIR/<route>/*.avro`` (``connectors.avro_files``);
+``--sink kafka:TEMPLATE`` writes topic ``TEMPLATE`` with ``{route}`` replaced by the route,
+key = article (or dead-letter) id, value = Avro in single-object encoding (default) or the
+Confluent wire format (schema registered under ``<topic>-value``), through
+``connectors.kafka_sink.WriteToKafka``.
+
+Nothing is lost at the sinks either: a record that cannot be encoded or delivered to Kafka
+becomes a ``DeadLetter`` (stage ``sink``) written to the ``dead_letter`` route of every
+file sink; with no file sink, to the ``dead_letter`` topic; and if even that fails, the
+bundle fails, so the source never commits the input and it is read again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+import apache_beam as beam
+from apache_beam import pvalue
+from kafka import KafkaConsumer, TopicPartition
+
+import schemas
+from connectors.avro_codec import (
+    ENCODINGS,
+    SchemaSource,
+    decode_value,
+    encode_confluent,
+    encode_single_object,
+)
+from connectors.avro_files import WriteAvroFiles
+from connectors.kafka_settings import KafkaSinkConfig
+from connectors.kafka_sink import SINK_STAGE, OutgoingRecord, WriteToKafka
+from connectors.schema_registry import SchemaRegistryClient, SchemaRegistryError, value_subject
+from pipeline.dead_letters import dead_letter
+from pipeline.models import DeadLetter, Provenance
+from pipeline.options import SinkSpec
+from pipeline.routing import RoutedRecord, route_dead_letter
+
+__all__ = [
+    "ROUTE_HEADER",
+    "SCHEMA_HEADER",
+    "EncodeForKafka",
+    "TopicRecord",
+    "WriteRoutes",
+    "read_topic",
+    "topic_for",
+]
+
+_log = logging.getLogger(__name__)
+
+ROUTE_HEADER = "newsbeam.route"
+SCHEMA_HEADER = "newsbeam.schema"
+_FAILED = "failed"
+
+
+def topic_for(template: str, route: str) -> str:
+    """``articles.{route}`` -> ``articles.energy``."""
+    return template.replace("{route}", route)
+
+
+def _record_json(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, ensure_ascii=False, sort_keys=True, default=repr).encode()
+
+
+class _EncodeForKafkaFn(beam.DoFn):
+    """``RoutedRecord`` -> ``OutgoingRecord`` (topic, id key, Avro value, route headers).
+
+    A record that cannot be encoded leaves as a ``DeadLetter`` on the ``failed`` output;
+    an unreachable schema registry fails the bundle instead (retried by the runner), so a
+    registry outage does not dead-letter the whole stream.
+    """
+
+    def __init__(self, template: str, encoding: str, registry_url: str | None) -> None:
+        self._template = template
+        self._encoding = encoding
+        self._registry_url = registry_url
+
+    def setup(self) -> None:
+        self._registry = (SchemaRegistryClient(self._registry_url)
+                          if self._encoding == "confluent" else None)
+
+    def _value(self, topic: str, record: RoutedRecord) -> bytes:
+        if self._registry is None:
+            return encode_single_object(record.schema, record.record)
+        schema_id = self._registry.id_for(value_subject(topic), schemas.schema_json(record.schema))
+        return encode_confluent(schema_id, record.schema, record.record)
+
+    def process(self, record: RoutedRecord) -> Iterator[Any]:
+        topic = topic_for(self._template, record.route)
+        provenance = Provenance.model_validate(record.record["provenance"])
+        try:
+            value = self._value(topic, record)
+        except SchemaRegistryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the record goes to the dead-letter route
+            beam.metrics.Metrics.counter("route_sinks", "encode_failures").inc()
+            _log.warning("record could not be encoded for kafka", extra={
+                "topic": topic, "key": record.key, "error_class": type(exc).__name__})
+            yield pvalue.TaggedOutput(_FAILED, dead_letter(
+                SINK_STAGE, exc, _record_json(record.record), provenance))
+            return
+        yield OutgoingRecord(topic, record.key.encode(), value, provenance,
+                             ((ROUTE_HEADER, record.route.encode()),
+                              (SCHEMA_HEADER, record.schema.encode())))
+
+
+class EncodeForKafka(beam.PTransform):
+    """``RoutedRecord``s -> ``{"records": OutgoingRecord, "failed": DeadLetter}``."""
+
+    def __init__(self, template: str, encoding: str = "single-object",
+                 registry_url: str | None = None) -> None:
+        super().__init__()
+        if encoding not in ENCODINGS:
+            raise ValueError(f"unknown value encoding {encoding!r}; choose one of {ENCODINGS}")
+        if encoding == "confluent" and not registry_url:
+            raise ValueError("--value-encoding confluent needs --schema-registry-url URL")
+        self._fn = _EncodeForKafkaFn(template, encoding, registry_url)
+
+    def expand(self, routed: beam.PCollection) -> dict[str, beam.PCollection]:
+        outputs = routed | "EncodeRecords" >> beam.ParDo(self._fn).with_outputs(
+            _FAILED, main="records")
+        return {"records": outputs.records, "failed": outputs[_FAILED]}
+
+
+class _RefuseLossFn(beam.DoFn):
+    """Last resort: a sink failure that could not be written anywhere fails the bundle."""
+
+    def process(self, letter: DeadLetter) -> Iterator[None]:
+        raise RuntimeError(
+            f"could not write the sink failure of {letter.provenance.describe()} "
+            f"({letter.error_class}: {letter.error_message}) anywhere; failing the bundle so "
+            "the input is not committed and is read again")
+        yield  # pragma: no cover
+
+
+def _auto_bounded(routed: beam.PCollection) -> bool:
+    """Deterministic shards only for a bounded input whose source commits no offsets.
+
+    A bounded Kafka read that commits (``newsbeam run --stop drained``) commits in bundle
+    finalization, before a GroupByKey downstream would have written the files: it keeps
+    the per-bundle layout, which completes its files inside the reading bundle.
+    """
+    if not routed.is_bounded:
+        return False
+    from connectors.kafka_options import KafkaOptions
+
+    kafka = routed.pipeline._options.view_as(KafkaOptions)
+    reads_kafka = bool(kafka.topics or kafka.topic_pattern)
+    return not (reads_kafka and kafka.commit_offsets)
+
+
+class WriteRoutes(beam.PTransform):
+    """Every routed record to every chosen sink; sink failures to the dead-letter route.
+
+    Arguments left as None come from the pipeline's ``NewsbeamOptions``/``KafkaOptions``
+    (``--value-encoding``, ``--schema-registry-url``, ``--file-window-seconds``,
+    ``--max-file-bytes``, ``--file-shards``, ``--bootstrap-servers``, ``--kafka-property``).
+    ``bounded`` picks the file layout (``connectors.avro_files``); None decides from the
+    input (see ``_auto_bounded``). Returns ``{"files": paths, "sink_failures": DeadLetter}``
+    (the failures are already written; ``sink_failures`` only with a Kafka sink).
+    """
+
+    def __init__(self, sinks: list[SinkSpec], avro_codec: str = "deflate", *,
+                 bounded: bool | None = None, value_encoding: str | None = None,
+                 registry_url: str | None = None, kafka_config: KafkaSinkConfig | None = None,
+                 file_window_seconds: float | None = None, max_file_bytes: int | None = None,
+                 file_shards: int | None = None) -> None:
+        super().__init__()
+        if not sinks:
+            raise ValueError("no sink given: pass --sink avro:DIR and/or --sink kafka:TEMPLATE")
+        for sink in sinks:
+            if sink.kind not in ("avro", "kafka"):
+                raise ValueError(f"unknown sink kind {sink.kind!r} (avro or kafka)")
+            if sink.kind == "kafka" and "{route}" not in sink.target:
+                raise ValueError(f"Kafka topic template {sink.target!r} needs {{route}}")
+        if value_encoding is not None and value_encoding not in ENCODINGS:
+            raise ValueError(f"unknown value encoding {value_encoding!r}; choose one of "
+                             f"{ENCODINGS}")
+        self._sinks = list(sinks)
+        self._avro_codec = avro_codec
+        self._bounded = bounded
+        self._value_encoding = value_encoding
+        self._registry_url = registry_url
+        self._kafka_config = kafka_config
+        self._file_window_seconds = file_window_seconds
+        self._max_file_bytes = max_file_bytes
+        self._file_shards = file_shards
+
+    def _settings(self, routed: beam.PCollection) -> dict[str, Any]:
+        from pipeline.options import NewsbeamOptions
+
+        ours = routed.pipeline._options.view_as(NewsbeamOptions)
+
+        def pick(value: Any, flag: str, default: Any) -> Any:
+            return value if value is not None else getattr(ours, flag, None) or default
+
+        return {
+            "bounded": self._bounded if self._bounded is not None else _auto_bounded(routed),
+            "encoding": pick(self._value_encoding, "value_encoding", "single-object"),
+            "registry_url": pick(self._registry_url, "schema_registry_url", None),
+            "window_seconds": pick(self._file_window_seconds, "file_window_seconds", 60.0),
+            "max_file_bytes": pick(self._max_file_bytes, "max_file_bytes", 64 * 1024 * 1024),
+            "shards": pick(self._file_shards, "file_shards", 4),
+        }
+
+    def _kafka_sink_config(self, routed: beam.PCollection) -> KafkaSinkConfig:
+        if self._kafka_config is not None:
+            return self._kafka_config
+        from connectors.kafka_options import KafkaOptions
+
+        return routed.pipeline._options.view_as(KafkaOptions).sink_config()
+
+    def expand(self, routed: beam.PCollection) -> dict[str, beam.PCollection]:
+        settings = self._settings(routed)
+        kafka_sinks = [(i, s) for i, s in enumerate(self._sinks) if s.kind == "kafka"]
+        avro_sinks = [(i, s) for i, s in enumerate(self._sinks) if s.kind == "avro"]
+        outputs: dict[str, beam.PCollection] = {}
+
+        failures = []
+        if kafka_sinks:
+            config = self._kafka_sink_config(routed)
+        for index, sink in kafka_sinks:
+            encoded = routed | f"EncodeForKafka{index}" >> EncodeForKafka(
+                sink.target, settings["encoding"], settings["registry_url"])
+            delivered = encoded["records"] | f"WriteToKafka{index}" >> WriteToKafka(config)
+            failures.extend([encoded["failed"], delivered])
+        if failures:
+            outputs["sink_failures"] = failures | "CollectSinkFailures" >> beam.Flatten()
+            failed_routed = (outputs["sink_failures"]
+                             | "RouteSinkFailures" >> beam.Map(route_dead_letter))
+
+        written = []
+        for index, sink in avro_sinks:
+            records = routed
+            if failures:
+                records = ((routed, failed_routed)
+                           | f"WithSinkFailures{index}" >> beam.Flatten())
+            written.append(records | f"WriteAvroFiles{index}" >> WriteAvroFiles(
+                sink.target, codec=self._avro_codec, bounded=settings["bounded"],
+                shards=settings["shards"], window_seconds=settings["window_seconds"],
+                max_file_bytes=settings["max_file_bytes"]))
+        if written:
+            outputs["files"] = (written[0] if len(written) == 1
+                                else written | "CollectFiles" >> beam.Flatten())
+
+        if failures and not avro_sinks:
+            # No file sink: the failures go to the dead-letter topic; failing that, the
+            # bundle fails (the input is re-read rather than lost).
+            template = kafka_sinks[0][1].target
+            retry = (failed_routed
+                     | "EncodeSinkFailures" >> EncodeForKafka(
+                         template, settings["encoding"], settings["registry_url"]))
+            undeliverable = (
+                (retry["failed"],
+                 retry["records"] | "WriteSinkFailuresToKafka" >> WriteToKafka(config))
+                | "CollectUndeliverable" >> beam.Flatten())
+            _ = undeliverable | "RefuseLoss" >> beam.ParDo(_RefuseLossFn())
+        return outputs
+
+
+# ---------------------------------------------------------------------------- reading back
+
+class TopicRecord(NamedTuple):
+    """One decoded message of a route topic."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    schema: str | None  # None: the value could not be decoded (record holds the error)
+    record: dict[str, Any]
+    headers: dict[str, bytes]
+
+
+def read_topic(bootstrap_servers: str, topic: str, *, registry: SchemaSource | None = None,
+               timeout_seconds: float = 30.0, **client_config: Any) -> Iterator[TopicRecord]:
+    """Every message of ``topic`` up to its current high watermark, decoded (either encoding).
+
+    Bounded by ``consumer.highwater()`` (known after a fetch), not ``end_offsets()``, which
+    some brokers (Tansu) answer stale; uses ``assign()``, no consumer group.
+    """
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
+                             group_id=None, **client_config)
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            raise ValueError(f"topic {topic!r} does not exist on {bootstrap_servers}")
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        deadline = time.monotonic() + timeout_seconds
+        pending = set(tps)
+        while pending:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"reading {topic!r} did not reach the high watermark of "
+                                   f"{sorted(tp.partition for tp in pending)} within "
+                                   f"{timeout_seconds:.0f}s")
+            for batch in consumer.poll(timeout_ms=200).values():
+                for message in batch:
+                    try:
+                        name, record = decode_value(message.value or b"", registry)
+                    except ValueError as exc:  # not ours: reported, reading goes on
+                        name, record = None, {"error": f"{type(exc).__name__}: {exc}"}
+                    yield TopicRecord(message.topic, message.partition, message.offset,
+                                      message.key, name, record,
+                                      {k: v for k, v in message.headers or ()})
+            for tp in list(pending):
+                high = consumer.highwater(tp)
+                if high is not None and consumer.position(tp) >= high:
+                    pending.discard(tp)
+    finally:
+        consumer.close()
+
