@@ -12,12 +12,12 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from connectors.avro_files import WriteAvroFiles
+from connectors.route_sinks import WriteRoutes
 from pipeline.clean import CleanArticles
 from pipeline.dead_letters import ARTICLES, DEAD_LETTER
 from pipeline.dedup import DeduplicateArticles
 from pipeline.language import DetectLanguage
-from pipeline.options import NewsbeamOptions, SinkSpec
+from pipeline.options import NewsbeamOptions
 from pipeline.parse import ParseArticles
 from pipeline.routing import RouteArticles
 from pipeline.tagging import TagTopics
@@ -44,25 +44,6 @@ class ProcessArticles(beam.PTransform):
             [stage[DEAD_LETTER] for stage in (parsed, cleaned, detected, deduplicated, tagged)]
             | "CollectDeadLetters" >> beam.Flatten())
         return (tagged[ARTICLES], dead_letters) | "RouteArticles" >> RouteArticles()
-
-
-class WriteRoutes(beam.PTransform):
-    """Every routed record to every chosen sink."""
-
-    def __init__(self, sinks: list[SinkSpec], avro_codec: str = "deflate") -> None:
-        super().__init__()
-        self._sinks = sinks
-        self._avro_codec = avro_codec
-
-    def expand(self, routed: beam.PCollection) -> dict[str, beam.PCollection]:
-        outputs = {}
-        for index, sink in enumerate(self._sinks):
-            if sink.kind == "avro":
-                outputs[f"avro{index}"] = routed | f"WriteAvroFiles{index}" >> WriteAvroFiles(
-                    sink.target, codec=self._avro_codec)
-            else:
-                raise ValueError(f"sink kind {sink.kind!r} is not supported yet")
-        return outputs
 
 
 def resolve_runner(options: PipelineOptions) -> Any:
