@@ -31,7 +31,15 @@ _EXAMPLES = {
         "  newsbeam process --input archive.jsonl.gz --output-dir out/\n"
         "  newsbeam process --input seeds/ --output-dir out/ --direct_num_workers 2"),
     "inspect": (
-        "examples:\n  newsbeam inspect out/\n  newsbeam inspect out/energy/part-global-1a2b.avro | jq .title"),
+        "examples:\n"
+        "  newsbeam inspect out/\n"
+        "  newsbeam inspect out/energy/part-00000-of-00004.avro | jq .title\n"
+        "  newsbeam inspect gs://bucket/news/dead_letter/\n"
+        "  newsbeam inspect kafka://127.0.0.1:9092/articles.energy\n"
+        "  newsbeam inspect --bootstrap-servers 127.0.0.1:9092 --metadata kafka:articles.dead_letter\n"
+        "  newsbeam inspect --schema-registry-url http://registry:8081 kafka://kafka:9092/articles.energy\n"
+        "Topics are read from the beginning up to their current end (no consumer group).\n"
+        "Values in either encoding (Avro single-object, Confluent wire format with a registry)."),
     "demo": "example:\n  newsbeam demo   # embedded broker, seeds/ -> streaming pipeline -> ./out/",
 }
 
@@ -71,8 +79,21 @@ def _build_parser() -> argparse.ArgumentParser:
                          help="JSON Lines file (.jsonl, .jsonl.gz), text/HTML file or directory; repeatable.")
     NewsbeamOptions._add_argparse_args(process)
 
-    inspect = _subparser(subparsers, "inspect", "Print Avro records (files or directories) as JSON Lines.")
-    inspect.add_argument("paths", nargs="+")
+    inspect = _subparser(subparsers, "inspect",
+                         "Print Avro records of files, directories or Kafka topics as JSON Lines.")
+    inspect.add_argument("paths", nargs="+", metavar="SOURCE",
+                         help="File or directory (local, gs://, s3://), kafka://HOST:PORT/TOPIC, "
+                              "or kafka:TOPIC with --bootstrap-servers.")
+    inspect.add_argument("--bootstrap-servers", default=None,
+                         help="Broker for kafka:TOPIC sources.")
+    inspect.add_argument("--schema-registry-url", default=None,
+                         help="Schema Registry for Confluent wire-format values (credentials: "
+                              "NEWSBEAM_SCHEMA_REGISTRY_USER_INFO[_FILE]).")
+    inspect.add_argument("--metadata", action="store_true",
+                         help="Wrap each record with where it was read (file, or topic, "
+                              "partition, offset, key, headers).")
+    inspect.add_argument("--timeout", type=float, default=30.0,
+                         help="Seconds to reach a topic's end before giving up (default: 30).")
 
     _subparser(subparsers, "demo", "Embedded broker + seeds + streaming pipeline + summary; no arguments.")
     return parser
@@ -98,18 +119,59 @@ def _json_default(value: object) -> object:
     return str(value)
 
 
-def _command_inspect(paths: Sequence[str]) -> int:
-    from connectors.avro_files import list_avro_files, read_avro_records
+def _kafka_source(source: str, bootstrap_servers: str | None) -> tuple[str, str] | None:
+    """``kafka://HOST:PORT/TOPIC`` or ``kafka:TOPIC`` -> (bootstrap servers, topic)."""
+    if source.startswith("kafka://"):
+        servers, _, topic = source[len("kafka://"):].partition("/")
+        if not servers or not topic:
+            raise ValueError(f"bad source {source!r}: expected kafka://HOST:PORT/TOPIC")
+        return servers, topic
+    if source.startswith("kafka:"):
+        if not bootstrap_servers:
+            raise ValueError(f"{source!r} needs --bootstrap-servers (or use kafka://HOST:PORT/TOPIC)")
+        return bootstrap_servers, source[len("kafka:"):]
+    return None
 
-    found = 0
-    for root in paths:
-        for path in list_avro_files(root):
-            for record in read_avro_records(path):
-                found += 1
-                print(json.dumps(record, ensure_ascii=False, default=_json_default))
-    if not found:
-        print(f"no Avro records under {' '.join(paths)}", file=sys.stderr)
-    return 0
+
+def _print_json(value: object) -> None:
+    print(json.dumps(value, ensure_ascii=False, default=_json_default))
+
+
+def _command_inspect(args: argparse.Namespace) -> int:
+    from connectors.avro_files import list_avro_files, read_avro_records
+    from connectors.route_sinks import read_topic
+    from connectors.schema_registry import SchemaRegistryClient
+
+    registry = SchemaRegistryClient(args.schema_registry_url) if args.schema_registry_url else None
+    found = undecodable = 0
+    for source in args.paths:
+        try:
+            kafka = _kafka_source(source, args.bootstrap_servers)
+        except ValueError as exc:
+            print(str(exc), file=sys.stderr)
+            return 2
+        if kafka is None:
+            for path in list_avro_files(source):
+                for record in read_avro_records(path):
+                    found += 1
+                    _print_json({"file": path, "record": record} if args.metadata else record)
+            continue
+        servers, topic = kafka
+        for message in read_topic(servers, topic, registry=registry,
+                                  timeout_seconds=args.timeout):
+            if message.schema is None:
+                undecodable += 1
+                print(f"{topic}[{message.partition}]@{message.offset}: "
+                      f"{message.record['error']}", file=sys.stderr)
+                continue
+            found += 1
+            _print_json({"topic": message.topic, "partition": message.partition,
+                         "offset": message.offset, "key": message.key,
+                         "headers": message.headers, "schema": message.schema,
+                         "record": message.record} if args.metadata else message.record)
+    if not found and not undecodable:
+        print(f"no Avro records in {' '.join(args.paths)}", file=sys.stderr)
+    return 1 if undecodable else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -152,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(run_batch(args.inputs, rest).table())
         return 0
     if args.command == "inspect":
-        return _command_inspect(args.paths)
+        return _command_inspect(args)
     if args.command == "demo":
         from pipeline.demo import run_demo
 
