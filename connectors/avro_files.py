@@ -73,10 +73,12 @@ def list_avro_files(root: str) -> list[str]:
     """Finished ``.avro`` files under ``root`` (a file, or a directory searched recursively)."""
     if root.endswith(".avro"):
         return [root]
-    pattern = FileSystems.join(root, "**.avro") if "://" in root else f"{root.rstrip('/')}/**/*.avro"
-    found = []
-    for result in FileSystems.match([pattern]):
-        found.extend(m.path for m in result.metadata_list)
+    base = root.rstrip("/")
+    patterns = ([FileSystems.join(base, "**.avro")] if "://" in root
+                else [f"{base}/*.avro", f"{base}/**/*.avro"])
+    found = set()
+    for result in FileSystems.match(patterns):
+        found.update(m.path for m in result.metadata_list)
     return sorted(p for p in found if f"/{TMP_DIR}/" not in p)
 
 
