@@ -28,7 +28,7 @@ from collections.abc import Iterator, Sequence
 
 import apache_beam as beam
 
-__all__ = ["build_pipeline", "main", "run_parser", "template_argv"]
+__all__ = ["build_pipeline", "capturing_pipelines", "main", "run_parser", "template_argv"]
 
 _log = logging.getLogger("newsbeam.launcher")
 LIST_SEPARATOR = ";"
@@ -101,8 +101,9 @@ def template_argv(argv: Sequence[str], parser: argparse.ArgumentParser | None = 
 
 
 @contextlib.contextmanager
-def _capture_instead_of_running(captured: list[beam.Pipeline]) -> Iterator[None]:
-    """While active, ``pipeline.jobs`` hands its constructed pipeline to us instead of running it."""
+def capturing_pipelines(captured: list[beam.Pipeline]) -> Iterator[None]:
+    """While active, ``pipeline.jobs`` appends each pipeline it builds to ``captured``
+    instead of running it (construction only: nothing is submitted)."""
     from pipeline import jobs
 
     original = jobs._run
@@ -131,7 +132,7 @@ def build_pipeline(argv: Sequence[str]) -> beam.Pipeline:
         # Dataflow refuses an unbounded source in batch mode; Flink would switch by itself.
         argv.append("--streaming")
     captured: list[beam.Pipeline] = []
-    with _capture_instead_of_running(captured):
+    with capturing_pipelines(captured):
         jobs.run_streaming(argv)
     if len(captured) != 1:
         raise RuntimeError("pipeline.jobs.run_streaming did not hand over exactly one pipeline")

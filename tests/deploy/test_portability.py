@@ -1,0 +1,295 @@
+"""The pipeline is portable: proven by construction, nothing is run or submitted.
+
+For the Flink and Dataflow deployments the pipeline is built exactly as deployed (the
+launcher's flags read from deploy/, the graph built by ``pipeline.jobs.run_streaming``), for
+Dask as ``newsbeam process`` builds it; each is translated to the portable pipeline proto
+with the environment its runner would use. Every DoFn then goes through what a remote
+worker does with it: unpickled from the proto, set up, used side by side with another copy.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+import cloudpickle
+import pytest
+from apache_beam.internal import pickler
+from apache_beam.options.pipeline_options import StandardOptions, WorkerOptions
+from apache_beam.portability import common_urns, python_urns
+from apache_beam.portability.api import beam_runner_api_pb2
+from apache_beam.runners.portability.portable_runner import JobServiceHandle
+from apache_beam.transforms import environments
+
+from tests.deploy import manifests
+
+DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
+RUNNERS = ("FlinkRunner", "DataflowRunner", "DaskRunner")
+
+# Step names are the contract with a running job: Dataflow's --update and Flink's savepoint
+# restore match state to steps by these names. Renaming one needs a transform name mapping
+# (Dataflow) or allowNonRestoredState (Flink): change this list only with that plan.
+STAGES = ("ProcessArticles/ParseArticles", "ProcessArticles/CleanArticles",
+          "ProcessArticles/DetectLanguage", "ProcessArticles/DeduplicateArticles",
+          "ProcessArticles/TagTopics", "ProcessArticles/RouteArticles", "WriteRoutes")
+STREAMING_SOURCE = "ReadFromKafka"
+BATCH_SOURCE = "ReadArticleFiles"
+
+PROJECT_PACKAGES = ("pipeline", "connectors", "schemas")
+# DoFns whose setup() opens clients to external services (Kafka): not set up here.
+NEEDS_SERVICES = ("connectors.kafka",)
+
+
+def _build(runner: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[beam.Pipeline, Any]:
+    launcher = manifests.launcher()
+    if runner == "FlinkRunner":
+        pipeline = launcher.build_pipeline(manifests.flink_driver_argv())
+        return pipeline, pipeline.runner.default_environment(pipeline._options)
+    if runner == "DataflowRunner":
+        pipeline = launcher.build_pipeline(manifests.dataflow_launch_argv())
+        image = pipeline._options.view_as(WorkerOptions).sdk_container_image
+        # What DataflowRunner.run_pipeline does with --sdk_container_image (its own helper
+        # needs the gcp extra, which submission needs and construction does not).
+        return pipeline, environments.DockerEnvironment.from_container_image(image)
+    from pipeline import jobs
+
+    out = tmp_path_factory.mktemp("dask-out")
+    captured: list[beam.Pipeline] = []
+    with launcher.capturing_pipelines(captured):
+        jobs.run_batch([str(manifests.ROOT / "seeds")],
+                       [f"--runner={DASK_RUNNER}", f"--output-dir={out}"])
+    return captured[0], None
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> dict[str, tuple[beam.Pipeline, Any, beam_runner_api_pb2.Pipeline]]:
+    result = {}
+    for runner in RUNNERS:
+        pipeline, environment = _build(runner, tmp_path_factory)
+        proto = pipeline.to_runner_api(default_environment=environment)
+        result[runner] = (pipeline, environment, proto)
+    return result
+
+
+def _applied_transforms(pipeline: beam.Pipeline) -> list[beam.pipeline.AppliedPTransform]:
+    found = []
+
+    class Collect(beam.pipeline.PipelineVisitor):
+        def visit_transform(self, node):
+            found.append(node)
+
+        def enter_composite_transform(self, node):
+            found.append(node)
+
+    pipeline.visit(Collect())
+    return found
+
+
+def _dofns(pipeline: beam.Pipeline) -> list[tuple[str, beam.DoFn]]:
+    return [(node.full_label, node.transform.fn) for node in _applied_transforms(pipeline)
+            if isinstance(node.transform, beam.ParDo)]
+
+
+def _project_dofns(pipeline: beam.Pipeline) -> list[tuple[str, beam.DoFn]]:
+    return [(label, fn) for label, fn in _dofns(pipeline)
+            if type(fn).__module__.split(".")[0] in PROJECT_PACKAGES]
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_built_for_the_runner_without_running(built, runner):
+    pipeline, _, _ = built[runner]
+    expected = DASK_RUNNER.rsplit(".", 1)[1] if runner == "DaskRunner" else runner
+    assert type(pipeline.runner).__name__ == expected
+    if runner != "DaskRunner":
+        assert pipeline._options.view_as(StandardOptions).streaming
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_translates_to_the_portable_proto(built, runner):
+    _, environment, proto = built[runner]
+    names = {t.unique_name for t in proto.components.transforms.values()}
+    source = BATCH_SOURCE if runner == "DaskRunner" else STREAMING_SOURCE
+    missing = [name for name in (source, *STAGES) if name not in names]
+    assert not missing, f"steps missing from the {runner} proto: {missing}"
+    # The proto is what a job service receives: it must survive the wire.
+    again = beam_runner_api_pb2.Pipeline.FromString(proto.SerializeToString())
+    assert again == proto
+    # Every user ParDo runs in the runner's environment (the image / the worker pool).
+    if environment is not None:
+        wanted = environment.to_runner_api(None)
+        for transform in proto.components.transforms.values():
+            if transform.spec.urn == common_urns.primitives.PAR_DO.urn:
+                env = proto.components.environments[transform.environment_id]
+                assert env.urn == wanted.urn and env.payload == wanted.payload, transform.unique_name
+    if runner == "FlinkRunner":
+        assert wanted.urn == common_urns.environments.EXTERNAL.urn
+    if runner == "DataflowRunner":
+        payload = beam_runner_api_pb2.DockerPayload.FromString(wanted.payload)
+        assert payload.container_image == manifests.dataflow_flags()["--parameters"][
+            "sdk_container_image"]
+    if runner != "DaskRunner":
+        read = next(t for t in proto.components.transforms.values()
+                    if t.unique_name == f"{STREAMING_SOURCE}/ReadPartitions")
+        outputs = [proto.components.pcollections[p] for p in read.outputs.values()]
+        assert any(p.is_bounded == beam_runner_api_pb2.IsBounded.UNBOUNDED for p in outputs)
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_every_dofn_in_the_proto_unpickles_as_on_a_worker(built, runner):
+    _, _, proto = built[runner]
+    unpickled = []
+    for transform in proto.components.transforms.values():
+        if transform.spec.urn != common_urns.primitives.PAR_DO.urn:
+            continue
+        payload = beam_runner_api_pb2.ParDoPayload.FromString(transform.spec.payload)
+        if payload.do_fn.urn != python_urns.PICKLED_DOFN_INFO:
+            continue
+        fn, *_ = pickler.loads(payload.do_fn.payload)
+        assert isinstance(fn, beam.DoFn), transform.unique_name
+        unpickled.append(type(fn).__module__)
+    assert sum(module.startswith(PROJECT_PACKAGES) for module in unpickled) >= len(STAGES)
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+@pytest.mark.parametrize("library", ["beam-pickler", "cloudpickle"])
+def test_every_dofn_round_trips_through_pickling(built, runner, library):
+    pipeline, _, _ = built[runner]
+    dumps, loads = ((pickler.dumps, pickler.loads) if library == "beam-pickler"
+                    else (cloudpickle.dumps, cloudpickle.loads))
+    dofns = _dofns(pipeline)
+    assert len(dofns) >= len(STAGES)
+    for label, fn in dofns:
+        copy = loads(dumps(fn))
+        assert type(copy) is type(fn), label
+        assert copy is not fn
+
+
+_IMMUTABLE = (str, bytes, int, float, bool, complex, type(None), frozenset, range, type)
+
+
+def _read_only(value: object) -> bool:
+    """Immutable, or a frozen record (a per-process memo of package data, e.g. the cleaning
+    rules from ``load_rules()``: every process builds the same one, nobody writes it)."""
+    if isinstance(value, _IMMUTABLE) or callable(value):
+        return True
+    if isinstance(value, tuple):
+        return all(_read_only(v) for v in value)
+    if dataclasses.is_dataclass(value) and value.__dataclass_params__.frozen:
+        return True
+    config = getattr(type(value), "model_config", None)
+    return isinstance(config, dict) and bool(config.get("frozen"))
+
+
+def _shared_mutables(a: object, b: object) -> list[str]:
+    return [name for name, value in vars(a).items()
+            if vars(b).get(name) is value and not _read_only(value)]
+
+
+def test_worker_copies_of_a_dofn_share_no_state(tmp_path):
+    """Two workers' copies of each stage, set up side by side, hold nothing in common.
+
+    The Flink deployment's pipeline, writing to a local directory instead of S3 (the Avro
+    writer looks at its output directory in ``setup()``).
+    """
+    argv = [a for a in manifests.flink_driver_argv() if not a.startswith("--output-dir")]
+    pipeline = manifests.launcher().build_pipeline([*argv, f"--output-dir={tmp_path}"])
+    checked = 0
+    for label, fn in _project_dofns(pipeline):
+        if type(fn).__module__.startswith(NEEDS_SERVICES):
+            continue
+        first, second = pickler.loads(pickler.dumps(fn)), pickler.loads(pickler.dumps(fn))
+        first.setup()
+        second.setup()
+        try:
+            assert not _shared_mutables(first, second), (label, _shared_mutables(first, second))
+            assert not _shared_mutables(first, fn), (label, "shares state with the launcher's copy")
+        finally:
+            first.teardown()
+            second.teardown()
+        checked += 1
+    assert checked >= len(STAGES) - 1
+
+
+def test_dofn_classes_hold_no_mutable_class_attributes(built):
+    """A class-level dict/list/set is shared by every DoFn instance in a worker process."""
+    classes: set[type] = set()
+    for runner in RUNNERS:
+        classes.update(type(fn) for _, fn in _project_dofns(built[runner][0]))
+    offenders = []
+    for cls in classes:
+        for klass in cls.__mro__:
+            if not klass.__module__.startswith(PROJECT_PACKAGES):
+                continue
+            for name, value in vars(klass).items():
+                if isinstance(value, (list, dict, set, bytearray)) and not name.startswith("__"):
+                    offenders.append(f"{klass.__module__}.{klass.__qualname__}.{name}")
+    assert not offenders, offenders
+
+
+_MUTATORS = {"append", "extend", "insert", "add", "update", "setdefault", "pop", "popitem",
+             "clear", "remove", "discard", "__setitem__", "move_to_end", "appendleft"}
+
+
+def _module_state_problems(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    containers = set()
+    for node in tree.body:
+        targets = (node.targets if isinstance(node, ast.Assign)
+                   else [node.target] if isinstance(node, ast.AnnAssign) else [])
+        value = getattr(node, "value", None)
+        mutable = isinstance(value, (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp,
+                                     ast.SetComp)) or (
+            isinstance(value, ast.Call) and getattr(value.func, "id", getattr(value.func, "attr", ""))
+            in ("dict", "list", "set", "defaultdict", "OrderedDict", "Counter", "deque"))
+        if mutable:
+            containers.update(t.id for t in targets if isinstance(t, ast.Name))
+    problems = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Global):
+            problems.append(f"{path}:{node.lineno}: global {', '.join(node.names)}")
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for inner in ast.walk(node):
+                target = None
+                if isinstance(inner, (ast.Assign, ast.AugAssign, ast.Delete)):
+                    for t in getattr(inner, "targets", [getattr(inner, "target", None)]):
+                        if isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name):
+                            target = t.value.id
+                elif (isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute)
+                      and inner.func.attr in _MUTATORS and isinstance(inner.func.value, ast.Name)):
+                    target = inner.func.value.id
+                if target in containers:
+                    problems.append(f"{path}:{inner.lineno}: mutates module-level {target}")
+    return problems
+
+
+def test_no_stage_relies_on_process_global_state(built):
+    """No module the pipeline imports keeps mutable module-level state.
+
+    Each worker process of Flink, Dataflow or Dask imports the modules afresh, so a module
+    global written by one bundle is invisible to the others. Memoised loaders
+    (``functools.cache`` over package data, e.g. ``schemas.parsed_schema``) compute the same
+    value in every process and are fine; ``global`` statements and module-level containers
+    written at run time are not.
+    """
+    modules = [m for name, m in sys.modules.items()
+               if name.split(".")[0] in PROJECT_PACKAGES and getattr(m, "__file__", None)]
+    assert any(name == "pipeline.graph" for name in sys.modules)
+    problems = []
+    for module in modules:
+        path = Path(module.__file__)
+        if path.suffix == ".py":
+            problems.extend(_module_state_problems(path))
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_options_encode_for_a_job_service(built, runner):
+    """Pipeline options travel to Flink's job server / Dataflow as a protobuf Struct."""
+    pipeline, _, _ = built[runner]
+    options = pipeline._options.get_all_options(retain_unknown_options=True)
+    struct = JobServiceHandle.encode_pipeline_options(options)
+    assert "beam:option:runner:v1" in struct.fields
