@@ -1,10 +1,11 @@
 """Partition discovery for the Kafka source: which ``PartitionRange``s to read, and when.
 
-``DiscoverPartitions`` lists the selected partitions once (bounded reads).
-``WatchPartitions`` is an unbounded SDF that re-lists them every
-``discovery_interval_seconds``; the set already emitted lives in its restriction, so a
-checkpointed or restarted watch never emits a partition twice, and a topic that grows
-partitions or a new topic matching ``--topic-pattern`` is read without restarting.
+``DiscoverPartitions`` lists the selected partitions once. In streaming it also emits a
+``PartitionWatch``, which the reading SDF processes by re-listing every
+``discovery_interval_seconds`` and reading the partitions found since; the known set and
+their offsets live in its restriction (``WatchState``), so a checkpointed or restarted
+watch never re-emits nor skips a partition, and a topic that grows partitions or a new
+topic matching ``--topic-pattern`` is read without restarting.
 """
 
 from __future__ import annotations
@@ -14,16 +15,13 @@ from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.io.iobase import RestrictionProgress, RestrictionTracker
-from apache_beam.io.watermark_estimators import WalltimeWatermarkEstimator
-from apache_beam.transforms.core import RestrictionProvider, WatermarkEstimatorProvider
-from apache_beam.utils.timestamp import Duration
 from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
 
 from connectors.kafka_ranges import PartitionRange, fetch_facts, plan_ranges
 from connectors.kafka_settings import KafkaSourceConfig
 
-__all__ = ["DiscoverPartitions", "WatchPartitions", "list_partitions", "new_consumer"]
+__all__ = ["DiscoverPartitions", "PartitionLister", "PartitionWatch", "WatchState", "WatchTracker", "list_partitions",
+           "new_consumer"]
 
 _log = logging.getLogger(__name__)
 
@@ -50,7 +48,7 @@ def list_partitions(consumer: KafkaConsumer, config: KafkaSourceConfig) -> set[t
     return found
 
 
-class _PartitionLister:
+class PartitionLister:
     """Lists the selected partitions and plans ranges for the ones not seen before."""
 
     def __init__(self, config: KafkaSourceConfig) -> None:
@@ -78,59 +76,103 @@ class _PartitionLister:
         return frozenset(found | known), ranges
 
 
-class DiscoverPartitions(beam.DoFn):
-    """Impulse -> a ``PartitionRange`` per selected partition, listed once."""
+@dataclass(frozen=True)
+class PartitionWatch:
+    """Element asking the reading SDF to keep looking for new partitions.
 
-    def __init__(self, config: KafkaSourceConfig) -> None:
+    ``known``: the partitions the initial discovery already emitted as ranges.
+    """
+
+    known: frozenset[tuple[str, int]]
+
+
+class DiscoverPartitions(beam.DoFn):
+    """Impulse -> a ``PartitionRange`` per selected partition, listed once, plus (when
+    ``watch``) one ``PartitionWatch`` so the reader picks up partitions added later.
+
+    The listing is a stage of its own that finishes; the watch runs inside the reading
+    SDF. (Beam's in-process runners run a stage only once the one before it has
+    finished, so an unbounded discovery stage before the reader would never let it run.)
+    """
+
+    def __init__(self, config: KafkaSourceConfig, *, watch: bool = False) -> None:
         self._config = config
+        self._watch = watch
 
     def setup(self) -> None:
-        self._lister = _PartitionLister(self._config)
+        self._lister = PartitionLister(self._config)
 
     def teardown(self) -> None:
         self._lister.close()
 
     def process(self, element):
-        _, ranges = self._lister.new_ranges(frozenset())
+        known, ranges = self._lister.new_ranges(frozenset())
         if not ranges:
-            _log.warning("no partition matches the Kafka source's topics", extra={
-                "topics": list(self._config.topics), "topic_pattern": self._config.topic_pattern})
+            _log.warning("no partition matches the Kafka source's topics yet", extra={
+                "topics": list(self._config.topics),
+                "topic_pattern": self._config.topic_pattern})
         yield from ranges
+        if self._watch:
+            yield PartitionWatch(known)
 
 
 @dataclass(frozen=True)
-class _Discovered:
-    """Restriction of the watch: partitions already emitted, and whether it is done."""
+class WatchState:
+    """Restriction of a ``PartitionWatch``: partitions known, and the ones the watch
+    itself reads (found after the start) with their next offsets."""
 
-    known: frozenset[tuple[str, int]] = frozenset()
+    known: frozenset[tuple[str, int]]
+    reading: tuple[tuple[str, int, int], ...] = ()
     finished: bool = False
 
 
-class _DiscoveryTracker(RestrictionTracker):
-    """Claims one listing round at a time; a checkpoint carries the grown known set."""
+class WatchTracker(RestrictionTracker):
+    """Claims are tuples: ``("discover", known, {tp: start})`` adds partitions,
+    ``("read", tp, offset)`` a record, ``("stop", tp, offset)`` ends a partition.
 
-    def __init__(self, restriction: _Discovered) -> None:
-        self._restriction = restriction
-        self._claimed: frozenset[tuple[str, int]] | None = None
+    Only self-checkpoints split it; the residual carries the grown known set and every
+    partition's next offset, so a restart neither re-emits nor skips anything.
+    """
+
+    def __init__(self, restriction: WatchState) -> None:
+        self._known = restriction.known
+        self._reading = {(t, p): o for t, p, o in restriction.reading}
+        self._finished = restriction.finished
         self._split = False
 
-    def current_restriction(self) -> _Discovered:
-        return self._restriction
+    def current_restriction(self) -> WatchState:
+        return WatchState(self._known, tuple(sorted((t, p, o) for (t, p), o
+                                                    in self._reading.items())),
+                          self._finished)
 
-    def try_claim(self, known: frozenset[tuple[str, int]]) -> bool:
-        if self._restriction.finished or self._split:
+    def try_claim(self, claim) -> bool:
+        if self._finished or self._split:
             return False
-        self._claimed = known
+        kind = claim[0]
+        if kind == "discover":
+            _, known, starts = claim
+            self._known = frozenset(self._known | known)
+            for tp, start in starts.items():
+                self._reading.setdefault(tp, start)
+            return True
+        _, tp, offset = claim
+        if kind == "stop":
+            self._reading.pop(tp, None)
+            return False
+        if tp not in self._reading or offset < self._reading[tp]:
+            raise ValueError(f"claim of {tp}@{offset} before position {self._reading.get(tp)}")
+        self._reading[tp] = offset + 1
         return True
 
     def try_split(self, fraction_of_remainder: float):
-        if fraction_of_remainder != 0 or self._split or self._restriction.finished:
-            return None  # only self-checkpoints: a listing round is not divisible
+        if fraction_of_remainder != 0 or self._split or self._finished:
+            return None
         self._split = True
-        residual = _Discovered(self._claimed if self._claimed is not None
-                               else self._restriction.known)
-        self._restriction = _Discovered(self._restriction.known, finished=True)
-        return self._restriction, residual
+        residual = self.current_restriction()
+        return WatchState(self._known, (), finished=True), residual
+
+    def finish(self) -> None:
+        self._finished = True
 
     def check_done(self) -> None:
         return None
@@ -140,62 +182,3 @@ class _DiscoveryTracker(RestrictionTracker):
 
     def is_bounded(self) -> bool:
         return False
-
-
-class _DiscoveryProvider(RestrictionProvider):
-    def initial_restriction(self, element) -> _Discovered:
-        return _Discovered()
-
-    def create_tracker(self, restriction: _Discovered) -> _DiscoveryTracker:
-        return _DiscoveryTracker(restriction)
-
-    def restriction_size(self, element, restriction) -> int:
-        return 1
-
-    def split(self, element, restriction):
-        yield restriction
-
-
-class _WalltimeProvider(WatermarkEstimatorProvider):
-    def initial_estimator_state(self, element, restriction):
-        return None
-
-    def create_watermark_estimator(self, estimator_state):
-        return WalltimeWatermarkEstimator(estimator_state)
-
-
-_DISCOVERY_RESTRICTION = beam.DoFn.RestrictionParam(_DiscoveryProvider())
-_WALLTIME_WATERMARK = beam.DoFn.WatermarkEstimatorParam(_WalltimeProvider())
-
-
-class WatchPartitions(beam.DoFn):
-    """Impulse -> ``PartitionRange``s, re-listing every ``discovery_interval_seconds``."""
-
-    def __init__(self, config: KafkaSourceConfig) -> None:
-        self._config = config
-
-    def setup(self) -> None:
-        self._lister = _PartitionLister(self._config)
-
-    def teardown(self) -> None:
-        self._lister.close()
-
-    @beam.DoFn.unbounded_per_element()
-    def process(self, element, tracker=_DISCOVERY_RESTRICTION,
-                watermark_estimator=_WALLTIME_WATERMARK):
-        config = self._config
-        state: _Discovered = tracker.current_restriction()
-        try:
-            known, ranges = self._lister.new_ranges(state.known)
-        except KafkaError as exc:
-            _log.warning("partition discovery failed, retrying", extra={
-                "error_class": type(exc).__name__, "error": str(exc),
-                "retry_in_s": config.backoff_max_seconds})
-            self._lister.close()
-            tracker.defer_remainder(Duration.of(config.backoff_max_seconds))
-            return
-        if not tracker.try_claim(known):
-            return
-        yield from ranges
-        if config.discovery_interval_seconds > 0:
-            tracker.defer_remainder(Duration.of(config.discovery_interval_seconds))
