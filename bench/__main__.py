@@ -1,0 +1,143 @@
+"""``make bench``: throughput, latency and memory of newsbeam against baselines, one run.
+
+Starts the embedded broker, publishes a realistic corpus (``bench.corpus``), then measures
+in this order, each in its own process: raw kafka-python consumption (the client's
+ceiling), the stage functions in a plain loop (the cost of the work), the streaming
+pipeline on the DirectRunner, replay on 1 and 2 workers, end-to-end latency at a steady
+offered rate, and the per-stage micro-benchmarks against their anchors. Figures are ratios
+within this run; ``bench/RESULTS.md`` gets the table and the machine description.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.corpus import EVAL_DIR, make_corpus
+from bench.latency import measure_latency
+from connectors.broker import EmbeddedBroker
+from connectors.publish import ensure_topic, publish_values
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def _measure(kind: str, bootstrap: str, topic: str, records: int) -> dict:
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.measure", kind, "--bootstrap-servers", bootstrap,
+         "--topic", topic, "--records", str(records)],
+        capture_output=True, text=True, timeout=900, check=False)
+    if completed.returncode != 0:
+        raise RuntimeError(f"{kind} failed:\n{completed.stderr[-3000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def _machine() -> str:
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return (f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB RAM, {platform.system()} "
+            f"{platform.release()}, Python {platform.python_version()}")
+
+
+def _micro(name: str, argv: list[str]) -> str:
+    """Run a per-stage benchmark's ``main`` and keep what it printed."""
+    module = __import__(f"bench.{name}", fromlist=["main"])
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        module.main(argv)
+    return buffer.getvalue().strip()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=int, default=2000)
+    parser.add_argument("--latency-records", type=int, default=1500)
+    parser.add_argument("--skip-micro", action="store_true")
+    args = parser.parse_args(argv)
+
+    started = time.monotonic()
+    values = make_corpus(args.records)
+    size = sum(map(len, values)) / len(values)
+    rows: dict[str, dict] = {}
+    notes: list[str] = []
+    with EmbeddedBroker() as broker:
+        bootstrap, topic = broker.bootstrap_servers, "bench-articles"
+        ensure_topic(bootstrap, topic, partitions=4)
+        publish_values(bootstrap, topic, values, max_request_size=16 * 1024 * 1024)
+        print(f"published {len(values)} articles (mean {size:.0f} bytes)", flush=True)
+        for kind in ("raw_consume", "plain_loop", "streaming"):
+            rows[kind] = _measure(kind, bootstrap, topic, len(values))
+            print(f"{kind}: {rows[kind]['rate']:.1f} records/s, peak {rows[kind]['peak_rss_mb']:.0f} MB",
+                  flush=True)
+        try:
+            from bench.bench_replay import measure_replay
+        except ImportError:
+            notes.append("replay: bench.bench_replay.measure_replay not available")
+        else:
+            for name, result in measure_replay(bootstrap, topic, len(values)).items():
+                rows[name] = result
+                print(f"{name}: {result['rate']:.1f} records/s", flush=True)
+        latency = measure_latency(bootstrap, make_corpus(args.latency_records, seed=11))
+        print(f"latency at {latency['offered_rate']:.0f}/s: p50 {latency['p50']:.2f}s "
+              f"p95 {latency['p95']:.2f}s p99 {latency['p99']:.2f}s", flush=True)
+    micro = {} if args.skip_micro else {
+        "cleaning (vs trafilatura, jusText)": _micro("bench_clean", []),
+        "dedup (vs datasketch MinHashLSH)": _micro("bench_dedup", ["--docs", "5000"]),
+        "language + tagging (vs regex per term)": _micro("bench_tagging", []),
+    }
+    report = _report(rows, latency, micro, notes, len(values), size, time.monotonic() - started)
+    RESULTS.write_text(report, encoding="utf-8")
+    print(report)
+    return 0
+
+
+def _ratio(rows: dict, a: str, b: str) -> str:
+    if a in rows and b in rows:
+        return f"{rows[a]['rate'] / rows[b]['rate']:.2f}"
+    return "n/a"
+
+
+def _report(rows: dict, latency: dict, micro: dict, notes: list[str], records: int,
+            size: float, seconds: float) -> str:
+    lines = [
+        "# newsbeam benchmark results", "",
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {_machine()}; {seconds:.0f} s in all.",
+        f"Corpus: {records} articles, mean {size:.0f} bytes, built by `bench/corpus.py` from "
+        f"`seeds/`{' and the development sets (read at run time)' if EVAL_DIR.exists() else ''}; "
+        "about 15 % republished or edited copies, 5 % HTML pages. Broker: embedded Tansu.", "",
+        "| measurement | records/s | peak RSS (MB) |", "|---|---:|---:|",
+    ]
+    for name, row in rows.items():
+        lines.append(f"| {name} | {row['rate']:.1f} | {row.get('peak_rss_mb', float('nan')):.0f} |")
+    lines += [
+        "", "Ratios (targets in parentheses):", "",
+        f"- streaming / plain loop: {_ratio(rows, 'streaming', 'plain_loop')} (>= 0.5: Beam overhead <= 2x)",
+        f"- streaming / raw consume: {_ratio(rows, 'streaming', 'raw_consume')}",
+        f"- replay 2 workers / 1 worker (Dask): {_ratio(rows, 'replay_dask_2', 'replay_dask_1')} (>= 1.6)",
+        "",
+        f"End-to-end latency at {latency['offered_rate']:.0f} articles/s offered "
+        f"({latency['delivered_records']} routed records): p50 {latency['p50']:.2f} s, "
+        f"p95 {latency['p95']:.2f} s, p99 {latency['p99']:.2f} s, max {latency['max']:.2f} s "
+        "(target p99 < 2 s).", "",
+    ]
+    lines += [f"- {note}" for note in notes]
+    for title, text in micro.items():
+        lines += [f"## {title}", "", "```", text, "```", ""]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""One measurement per process, so peak memory (ru_maxrss) belongs to that measurement alone.
+
+``python -m bench.measure KIND --bootstrap-servers H:P --topic T --records N`` prints one
+JSON object: records, seconds, rate (records/s), peak_rss_mb, and kind-specific fields.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def raw_consume(bootstrap: str, topic: str, records: int) -> dict:
+    """kafka-python alone: assign every partition, read from the start until N records."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             max_partition_fetch_bytes=8 * 1024 * 1024)
+    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning()
+    started = time.perf_counter()
+    seen = 0
+    while seen < records:
+        for batch in consumer.poll(timeout_ms=1000, max_records=2000).values():
+            seen += len(batch)
+    seconds = time.perf_counter() - started
+    consumer.close()
+    return {"records": seen, "seconds": seconds, "rate": seen / seconds}
+
+
+def plain_loop(bootstrap: str, topic: str, records: int) -> dict:
+    """The stage functions without Beam, over the same messages (read first, not timed)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    from bench.plain_loop import run_plain_loop
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             max_partition_fetch_bytes=8 * 1024 * 1024)
+    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning()
+    values: list[bytes] = []
+    while len(values) < records:
+        for batch in consumer.poll(timeout_ms=1000, max_records=2000).values():
+            values.extend(message.value for message in batch)
+    consumer.close()
+    return run_plain_loop(values)
+
+
+def _newest_mtime(out: Path) -> float:
+    return max(p.stat().st_mtime for p in out.rglob("*.avro"))
+
+
+def streaming(bootstrap: str, topic: str, records: int, extra: list[str] | None = None) -> dict:
+    """``newsbeam run`` on the DirectRunner from the start of the topic until drained.
+
+    The rate counts from the start of the run to the last file written, so the idle time
+    the drained stop waits for is not counted; pipeline start-up is.
+    """
+    from pipeline.jobs import run_streaming
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out"
+        started_wall = time.time()
+        summary = run_streaming([
+            "--bootstrap-servers", bootstrap, "--topic", topic, "--group-id", f"bench-{os.getpid()}",
+            "--start", "earliest", "--stop", "drained:3", "--output-dir", str(out),
+            "--progress-interval", "3600", *(extra or [])])
+        seconds = _newest_mtime(out) - started_wall
+    return {"records": summary.records_in, "seconds": seconds, "rate": summary.records_in / seconds,
+            "routes": summary.routes}
+
+
+KINDS = {"raw_consume": raw_consume, "plain_loop": plain_loop, "streaming": streaming}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("kind", choices=sorted(KINDS))
+    parser.add_argument("--bootstrap-servers", required=True)
+    parser.add_argument("--topic", required=True)
+    parser.add_argument("--records", type=int, required=True)
+    args = parser.parse_args(argv)
+    result = KINDS[args.kind](args.bootstrap_servers, args.topic, args.records)
+    result["peak_rss_mb"] = _peak_rss_mb()
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
