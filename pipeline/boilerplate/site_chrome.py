@@ -28,13 +28,17 @@ from pipeline.boilerplate.features import normalise_line
 __all__ = ["SiteChromeLearner", "line_key"]
 
 _HEADER = struct.Struct("<4sIIdI")
-_MAGIC = b"SCL1"
+_MAGIC = b"SCL2"
 _LONG_LINE = 60
 
 
 def line_key(line: str) -> int:
-    """A stable 63-bit key for a line, insensitive to case and whitespace."""
-    return xxhash.xxh64_intdigest(normalise_line(line).casefold().encode()) >> 1
+    """A stable 32-bit key for a line, insensitive to case and whitespace.
+
+    32 bits keep per-site state small (a few bytes per line); a collision only matters
+    if an article line collides with one of the site's few recurring lines.
+    """
+    return xxhash.xxh32_intdigest(normalise_line(line).casefold().encode())
 
 
 class SiteChromeLearner:
@@ -49,8 +53,8 @@ class SiteChromeLearner:
             raise ValueError("min_articles must be >= 2: one article alone is not a pattern")
         self.window, self.min_articles = window, min_articles
         self.min_share, self.max_lines = min_share, max_lines
-        # Each entry: (all line keys, keys of long lines) of one article.
-        self._articles: deque[tuple[frozenset[int], frozenset[int]]] = deque()
+        # Each entry: (all line keys, keys of long lines, serialised form) of one article.
+        self._articles: deque[tuple[frozenset[int], frozenset[int], bytes]] = deque()
         self._counts: Counter[int] = Counter()
 
     def __len__(self) -> int:
@@ -92,10 +96,10 @@ class SiteChromeLearner:
             old = self._articles[replaced]
             self._counts.subtract(old[0])
             del self._articles[replaced]
-        self._articles.append((keys, long_keys))
+        self._articles.append((keys, long_keys, _encode_entry(keys, long_keys)))
         self._counts.update(keys)
         while len(self._articles) > self.window:  # lazy eviction: oldest article first
-            old_keys, _ = self._articles.popleft()
+            old_keys, _, _ = self._articles.popleft()
             self._counts.subtract(old_keys)
         if len(self._counts) > 2 * self.window * self.max_lines:
             self._counts = +self._counts  # drop zero entries, keep memory bounded
@@ -115,15 +119,9 @@ class SiteChromeLearner:
 
     def to_bytes(self) -> bytes:
         """Compact, versioned serialisation (for Beam state)."""
-        parts = [_HEADER.pack(_MAGIC, self.window, self.min_articles, self.min_share,
-                              self.max_lines), struct.pack("<I", len(self._articles))]
-        for keys, long_keys in self._articles:
-            ordered = sorted(keys)
-            flags = array("B", (1 if k in long_keys else 0 for k in ordered))
-            parts.append(struct.pack("<I", len(ordered)))
-            parts.append(array("q", ordered).tobytes())
-            parts.append(flags.tobytes())
-        return b"".join(parts)
+        header = _HEADER.pack(_MAGIC, self.window, self.min_articles, self.min_share,
+                              self.max_lines) + struct.pack("<I", len(self._articles))
+        return header + b"".join(entry[2] for entry in self._articles)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> SiteChromeLearner:
@@ -136,13 +134,20 @@ class SiteChromeLearner:
         offset += 4
         for _ in range(n_articles):
             (n,) = struct.unpack_from("<I", data, offset)
-            offset += 4
-            keys = array("q")
-            keys.frombytes(data[offset:offset + 8 * n])
-            offset += 8 * n
-            flags = data[offset:offset + n]
-            offset += n
-            entry = (frozenset(keys), frozenset(k for k, f in zip(keys, flags, strict=True) if f))
+            end = offset + 4 + 5 * n
+            blob = bytes(data[offset:end])
+            keys = array("I")
+            keys.frombytes(blob[4:4 + 4 * n])
+            flags = blob[4 + 4 * n:]
+            entry = (frozenset(keys),
+                     frozenset(k for k, f in zip(keys, flags, strict=True) if f), blob)
             learner._articles.append(entry)
             learner._counts.update(entry[0])
+            offset = end
         return learner
+
+
+def _encode_entry(keys: frozenset[int], long_keys: frozenset[int]) -> bytes:
+    ordered = sorted(keys)
+    flags = bytes(1 if k in long_keys else 0 for k in ordered)
+    return struct.pack("<I", len(ordered)) + array("I", ordered).tobytes() + flags

@@ -68,3 +68,10 @@ def test_constructor_refuses_unbounded_or_trivial_settings() -> None:
         SiteChromeLearner(window=0)
     with pytest.raises(ValueError):
         SiteChromeLearner(min_articles=1)
+
+
+def test_serialised_state_has_a_hard_size_bound() -> None:
+    learner = SiteChromeLearner(window=20, max_lines=30)
+    for n in range(100):
+        learner.observe([f"article {n} line {k} with its own words" for k in range(80)])
+    assert len(learner.to_bytes()) <= 24 + 20 * (4 + 5 * 30)
