@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
 
+from connectors import kafka_discovery
 from connectors.kafka_settings import (
     KafkaClientSettings,
     KafkaSourceConfig,
@@ -204,3 +208,93 @@ def test_killed_job_restarted_with_the_same_group_resumes_from_committed_offsets
         assert before <= set(range(end))
     assert committed(bootstrap, "g-kill", topic, 3) == [
         max(o for p, o in produced if p == q) + 1 for q in range(3)]
+
+
+class AppendJson(beam.DoFn):
+    """Test sink: one JSON line per element (shared state across pickling is a file)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = str(path)
+
+    def process(self, element):
+        with open(self._path, "a", encoding="utf-8") as out:
+            out.write(json.dumps(element) + "\n")
+
+
+def read_json(path: Path) -> list[tuple]:
+    if not path.exists():
+        return []
+    return [tuple(json.loads(line)) for line in path.read_text().splitlines()]
+
+
+def test_partition_added_while_running_is_read_without_restart(broker, monkeypatch, tmp_path):
+    """Tansu 0.6 cannot add partitions (no CreatePartitions), so the topic is created with
+    3 and the metadata the source sees hides partition 2 until the test "adds" it. With
+    start=latest the initial partitions skip what was written before the start, while the
+    added partition is read from its beginning: nothing written to it is lost."""
+    bootstrap = broker.bootstrap_servers
+    topic = create_topic(bootstrap, 3)
+    before = produce(bootstrap, topic, 10, 2)  # partitions 0 and 1 only
+    added, listed = threading.Event(), threading.Event()
+    real = kafka_discovery.partitions_for
+
+    def visible(consumer, name):
+        listed.set()
+        found = real(consumer, name)
+        return found if added.is_set() or name != topic else found - {2}
+
+    monkeypatch.setattr(kafka_discovery, "partitions_for", visible)
+    expected: list[tuple[int, int]] = []
+
+    def grow() -> None:
+        listed.wait(30)
+        time.sleep(1.0)  # the initial discovery has resolved "latest" by now
+        expected.extend(produce(bootstrap, topic, 10, 2, start=10))
+        added.set()
+        producer = KafkaProducer(bootstrap_servers=bootstrap)
+        for i in range(6):
+            meta = producer.send(topic, value=b"new%d" % i, partition=2).get(10)
+            expected.append((meta.partition, meta.offset))
+        producer.close()
+
+    grower = threading.Thread(target=grow)
+    grower.start()
+    config = source_config(bootstrap, topic, start="latest", stop="drained:5",
+                           group="g-grow", discovery_interval_seconds=1.0)
+    with beam.Pipeline(options=PipelineOptions(RUNNER)) as pipeline:
+        _ = (pipeline | ReadFromKafka(config)
+             | beam.Map(lambda m: (m.provenance.partition, m.provenance.offset))
+             | beam.ParDo(AppendJson(tmp_path / "read.jsonl")))
+    grower.join()
+    result = read_json(tmp_path / "read.jsonl")
+    assert sorted(result) == sorted(expected)
+    assert not set(before) & set(result)
+    assert committed(bootstrap, "g-grow", topic, 3) == [10, 10, 6]
+
+
+def test_new_topic_matching_the_pattern_is_read_without_restart(broker, tmp_path):
+    bootstrap = broker.bootstrap_servers
+    prefix = f"news-{uuid.uuid4().hex[:6]}"
+    first = f"{prefix}-a"
+    KafkaAdminClient(bootstrap_servers=bootstrap).create_topics([NewTopic(first, 2, 1)])
+    expected = [(first, p, o) for p, o in produce(bootstrap, first, 8, 2)]
+
+    def later() -> None:
+        second = f"{prefix}-b"
+        KafkaAdminClient(bootstrap_servers=bootstrap).create_topics([NewTopic(second, 2, 1)])
+        expected.extend((second, p, o) for p, o in produce(bootstrap, second, 8, 2))
+
+    timer = threading.Timer(2.0, later)
+    timer.start()
+    config = KafkaSourceConfig(
+        client=KafkaClientSettings(bootstrap_servers=bootstrap),
+        topic_pattern=rf"{prefix}-.*", group_id="g-pattern", stop=parse_stop("drained:5"),
+        discovery_interval_seconds=1.0)
+    with beam.Pipeline(options=PipelineOptions(RUNNER)) as pipeline:
+        _ = (pipeline | ReadFromKafka(config)
+             | beam.Map(lambda m: (m.provenance.topic, m.provenance.partition,
+                                   m.provenance.offset))
+             | beam.ParDo(AppendJson(tmp_path / "read.jsonl")))
+    timer.join()
+    assert sorted(read_json(tmp_path / "read.jsonl")) == sorted(expected)
+    assert len(expected) == 16
