@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -176,6 +177,9 @@ def _command_inspect(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    # Importing Beam logs an irrelevant GCP-client warning on the root logger; keep the
+    # terminal quiet until our own (JSON) logging is configured below.
+    logging.getLogger().setLevel(logging.ERROR)
     parser = _build_parser()
     args, beam_args = parser.parse_known_args(args_list)
     configure_logging(args.log_level)
