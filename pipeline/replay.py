@@ -1,0 +1,443 @@
+"""``newsbeam replay``: re-run the stages over a fixed Kafka range, as a bounded pipeline.
+
+    CreateSplits -> ReshuffleSplits -> ReadSplits -> ProcessArticles -> WriteRoutes
+                                                                     -> SummarizeReplay
+
+Portable primitives only (Create, Reshuffle, ParDo, GroupByKey, Flatten), so it runs on
+the FnApiRunner (``DirectRunner``, also multi-process), on Dask and on Flink/Dataflow in
+batch. The splits are planned before the pipeline starts (``connectors.kafka_replay``):
+a replay reads exactly the requested records. ``ProcessArticles`` is the streaming
+pipeline's transform, unchanged; sinks write deterministic files (``bounded=True``), so
+rerunning a replay replaces its output.
+
+*Stateful stages, in order.* Cleaning (per-site chrome) and dedup (first seen wins) are
+stateful DoFns whose decisions depend on the order they see records in. In a replay
+``RunStatefulInOrder`` replaces each stateful ``ParDo`` (a Beam ``PTransformOverride``,
+applied to the built graph): GroupByKey on the stage's own key, sort each key's records
+in ``replay_order`` (Kafka time, then topic, partition, offset), and call the stage's
+own DoFn on them with in-memory state. Same code, same decisions as a streaming run
+that saw the records in that order, on every runner, including runners without user
+state (Dask). The cost: all records of one key sit in one worker (the dedup key is
+global, see ``pipeline.dedup``).
+
+*Progress and summary.* Beam metrics are not readable while a local job runs, nor at
+all on Dask, so ``ReadSplits`` and ``SummarizeReplay`` write small JSON files into a
+progress directory that the launcher polls (a temporary directory by default; give
+``--progress-dir`` on shared storage for a remote cluster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.pipeline import PTransformOverride
+from apache_beam.transforms import userstate
+from apache_beam.transforms.core import _DoFnParam, _StateDoFnParam
+
+from connectors.kafka_options import KafkaOptions
+from connectors.kafka_ranges import PartitionRange
+from connectors.kafka_replay import (
+    ReadSplits,
+    ReplayPlan,
+    parse_from,
+    parse_to,
+    plan_replay,
+    split_name,
+)
+from pipeline.graph import ProcessArticles, WriteRoutes, resolve_runner
+from pipeline.models import RawMessage
+from pipeline.options import NewsbeamOptions
+from pipeline.routing import RoutedRecord
+from pipeline.summary import RunSummary, summary_from_result
+
+__all__ = ["ProgressLedger", "ReplayOptions", "RunStatefulInOrder", "RunStatefulInOrderOverride",
+           "SummarizeReplay", "build_replay", "replay_order", "run_replay"]
+
+_log = logging.getLogger(__name__)
+
+
+class ReplayOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
+        group = parser.add_argument_group("replay")
+        group.add_argument("--from", dest="replay_from", default=None,
+                           help="First record: ISO-8601 time (2026-11-01T00:00Z), earliest, "
+                                "committed or offsets:topic:partition=offset,...")
+        group.add_argument("--to", dest="replay_to", default=None,
+                           help="End, exclusive: ISO-8601 time, now, or "
+                                "offsets:topic:partition=offset,...")
+        group.add_argument("--split-records", dest="split_records", type=int, default=50_000,
+                           help="Offsets per split: a partition is cut into splits of this "
+                                "size, read in parallel (default: 50000).")
+        group.add_argument("--dry-run", dest="dry_run", action="store_true", default=False,
+                           help="Print the splits and the records per partition, then stop.")
+        group.add_argument("--dask-address", dest="dask_address", default=None,
+                           help="With --runner DaskRunner: the scheduler (tcp://HOST:8786).")
+        group.add_argument("--dask-workers", dest="dask_workers", type=int, default=None,
+                           help="With --runner DaskRunner and no address: a local cluster of "
+                                "this many worker processes (default: CPU count).")
+        group.add_argument("--progress-dir", dest="progress_dir", default=None,
+                           help="Where workers leave progress counts (default: a temporary "
+                                "directory; use shared storage with a remote cluster).")
+        group.add_argument("--no-progress", dest="show_progress", action="store_false",
+                           default=True, help="No progress bar.")
+
+
+# ---------------------------------------------------------------- stateful stages, in order
+
+def replay_order(article: Any) -> tuple:
+    """The order a replay feeds a stateful stage: Kafka time, topic, partition, offset
+    (file and line for file inputs); within one partition that is offset order."""
+    p = article.provenance
+    ts = p.timestamp.timestamp() if p.timestamp is not None else float("-inf")
+    return (ts, p.topic or "", -1 if p.partition is None else p.partition,
+            -1 if p.offset is None else p.offset, p.file or "", -1 if p.line is None else p.line)
+
+
+class _ValueState:
+    def __init__(self) -> None:
+        self._value = None
+
+    def read(self):
+        return self._value
+
+    def write(self, value) -> None:
+        self._value = value
+
+    def clear(self) -> None:
+        self._value = None
+
+
+class _BagState:
+    def __init__(self) -> None:
+        self._items: list = []
+
+    def read(self):
+        return list(self._items)
+
+    def add(self, value) -> None:
+        self._items.append(value)
+
+    def clear(self) -> None:
+        self._items = []
+
+
+def _state_params(fn: beam.DoFn) -> dict[str, userstate.StateSpec]:
+    specs = {}
+    for name, param in inspect.signature(fn.process).parameters.items():
+        if isinstance(param.default, _StateDoFnParam):
+            specs[name] = param.default.state_spec
+        elif isinstance(param.default, _DoFnParam):
+            raise ValueError(f"{type(fn).__name__}.process parameter {name!r} cannot be "
+                             "replayed in order (only state parameters are supported)")
+    for spec in specs.values():
+        if not isinstance(spec, userstate.ReadModifyWriteStateSpec | userstate.BagStateSpec):
+            raise ValueError(f"{type(fn).__name__}: state {spec.name!r} of type "
+                             f"{type(spec).__name__} is not supported by RunStatefulInOrder")
+    return specs
+
+
+class _InOrderFn(beam.DoFn):
+    """``(key, [values])`` -> the wrapped stateful DoFn over the values in ``order``,
+    with fresh in-memory state per key (a replay starts from empty state)."""
+
+    def __init__(self, fn: beam.DoFn, order) -> None:
+        self._fn = fn
+        self._order = order
+
+    def setup(self) -> None:
+        self._specs = _state_params(self._fn)
+        self._fn.setup()
+
+    def start_bundle(self) -> None:
+        self._fn.start_bundle()
+
+    def process(self, group):
+        key, values = group
+        state = {name: (_BagState() if isinstance(spec, userstate.BagStateSpec)
+                        else _ValueState()) for name, spec in self._specs.items()}
+        for value in sorted(values, key=self._order):
+            yield from self._fn.process((key, value), **state) or ()
+
+    def finish_bundle(self):
+        yield from self._fn.finish_bundle() or ()
+
+    def teardown(self) -> None:
+        self._fn.teardown()
+
+
+class RunStatefulInOrder(beam.PTransform):
+    """A stateful ``ParDo`` run as GroupByKey + its own DoFn over each key's records in
+    ``order``; same output tags."""
+
+    def __init__(self, pardo: beam.ParDo, order=replay_order) -> None:
+        super().__init__()
+        self._fn = pardo.fn
+        self._tags = sorted(pardo.output_tags)
+        self._order = order
+        _state_params(self._fn)  # refuse timers and unknown state kinds when built
+
+    def expand(self, keyed: beam.PCollection):
+        run = beam.ParDo(_InOrderFn(self._fn, self._order))
+        grouped = keyed | "GroupByStateKey" >> beam.GroupByKey()
+        if self._tags:
+            return grouped | "ProcessInOrder" >> run.with_outputs(*self._tags, main="main")
+        return grouped | "ProcessInOrder" >> run
+
+
+class RunStatefulInOrderOverride(PTransformOverride):
+    """Replaces every stateful ``ParDo`` of a graph with ``RunStatefulInOrder``."""
+
+    def __init__(self, order=replay_order) -> None:
+        self._order = order
+
+    def matches(self, applied) -> bool:
+        transform = applied.transform
+        return (isinstance(transform, beam.ParDo)
+                and userstate.is_stateful_dofn(transform.fn))
+
+    def get_replacement_transform_for_applied_ptransform(self, applied):
+        return RunStatefulInOrder(applied.transform, self._order)
+
+
+# ---------------------------------------------------------------- progress and summary
+
+class ProgressLedger:
+    """Small JSON files in ``directory``: one per split (records read so far, whether it
+    is done; rewritten in place, so a retried split is not counted twice) and the run's
+    ``summary.json``. Workers write, the launcher reads. Picklable."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory.rstrip("/")
+
+    def _write(self, name: str, payload: dict) -> None:
+        final = FileSystems.join(self.directory, name)
+        temporary = FileSystems.join(self.directory, f".{name}.{os.getpid()}.tmp")
+        with FileSystems.create(temporary) as handle:
+            handle.write(json.dumps(payload).encode())
+        FileSystems.rename([temporary], [final])
+
+    def __call__(self, split: PartitionRange, read: int, finished: bool) -> None:
+        try:
+            self._write(f"split-{split_name(split)}.json", {"read": read, "done": finished})
+        except OSError as exc:  # progress is best effort: a replay never fails for it
+            _log.warning("could not write replay progress", extra={"error": str(exc)})
+
+    def write_summary(self, counts: dict[str, int]) -> None:
+        self._write("summary.json", counts)
+
+    def _load(self, path: str) -> dict:
+        with FileSystems.open(path) as handle:
+            return json.loads(handle.read())
+
+    def records_read(self, cache: dict[str, int]) -> int:
+        """Records read so far; ``cache`` keeps finished splits between calls."""
+        pattern = FileSystems.join(self.directory, "split-*.json")
+        for match in FileSystems.match([pattern])[0].metadata_list:
+            if match.path in cache and cache[match.path] < 0:
+                continue
+            try:
+                entry = self._load(match.path)
+            except (OSError, ValueError):
+                continue
+            cache[match.path] = -1 - entry["read"] if entry["done"] else entry["read"]
+        return sum(-1 - v if v < 0 else v for v in cache.values())
+
+    def summary(self) -> dict[str, int] | None:
+        path = FileSystems.join(self.directory, "summary.json")
+        return self._load(path) if FileSystems.exists(path) else None
+
+
+def _summary_counts(record: RoutedRecord):
+    yield f"route/{record.route}", 1
+    routes = record.record.get("routes") or []
+    if record.schema == "article" and routes and routes[0] == record.route:  # once per article
+        stats = record.record.get("boilerplate") or {}
+        yield "boilerplate_lines_removed", stats.get("lines_removed", 0)
+        yield "boilerplate_chars_removed", stats.get("chars_removed", 0)
+
+
+class _WriteSummaryFn(beam.DoFn):
+    def __init__(self, ledger: ProgressLedger) -> None:
+        self._ledger = ledger
+
+    def process(self, group):
+        _, counts = group
+        self._ledger.write_summary(dict(counts))
+        yield dict(counts)
+
+
+class SummarizeReplay(beam.PTransform):
+    """Routed records -> counts per route (+ boilerplate totals) in the ledger's summary."""
+
+    def __init__(self, ledger: ProgressLedger) -> None:
+        super().__init__()
+        self._ledger = ledger
+
+    def expand(self, routed):
+        return (routed
+                | "CountRecords" >> beam.FlatMap(_summary_counts)
+                | "SumCounts" >> beam.CombinePerKey(sum)
+                | "CollectCounts" >> beam.Map(lambda kv: (None, kv))
+                | "GroupCounts" >> beam.GroupByKey()
+                | "WriteSummary" >> beam.ParDo(_WriteSummaryFn(self._ledger)))
+
+
+def _summary(ledger: ProgressLedger, records_in: int, result: Any) -> RunSummary:
+    counts = ledger.summary()
+    if counts is None:  # the ledger is not visible here (remote workers): ask metrics
+        try:
+            return summary_from_result(result)
+        except NotImplementedError:
+            _log.warning("no replay summary: pass --progress-dir on shared storage")
+            return RunSummary(records_in=records_in)
+    return RunSummary(
+        records_in=records_in,
+        routes={k.removeprefix("route/"): v for k, v in counts.items() if k.startswith("route/")},
+        boilerplate_lines_removed=counts.get("boilerplate_lines_removed", 0),
+        boilerplate_chars_removed=counts.get("boilerplate_chars_removed", 0))
+
+
+# ---------------------------------------------------------------- the pipeline
+
+def build_replay(pipeline: beam.Pipeline, plan: ReplayPlan, ours: NewsbeamOptions,
+                 source, ledger: ProgressLedger) -> None:
+    """Splits -> the streaming stages -> deterministic sinks (+ summary)."""
+    messages = (pipeline
+                | "CreateSplits" >> beam.Create(list(plan.splits))
+                | "ReshuffleSplits" >> beam.Reshuffle()
+                | "ReadSplits" >> beam.ParDo(ReadSplits(source, ledger)).with_output_types(
+                    RawMessage))
+    routed = messages | "ProcessArticles" >> ProcessArticles(ours)
+    _ = routed | "WriteRoutes" >> WriteRoutes(ours.sink_specs(), ours.avro_codec, bounded=True)
+    _ = routed | "SummarizeReplay" >> SummarizeReplay(ledger)
+    pipeline.replace_all([RunStatefulInOrderOverride()])
+
+
+@dataclass
+class ReplayResult:
+    plan: ReplayPlan
+    summary: RunSummary | None
+    seconds: float = 0.0
+    runner: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.plan.records / self.seconds if self.seconds else 0.0
+
+    def report(self) -> str:
+        if self.summary is None:
+            return self.plan.describe()
+        return (f"{self.summary.table()}\nreplayed {self.plan.records} records in "
+                f"{self.seconds:.1f} s ({self.rate:.0f} rec/s) on {self.runner}")
+
+
+class _ProgressBar(threading.Thread):
+    """Polls the ledger; a tqdm bar of records read, with rate and ETA."""
+
+    def __init__(self, ledger: ProgressLedger, total: int, enabled: bool) -> None:
+        super().__init__(daemon=True)
+        self._ledger, self._total, self._enabled = ledger, total, enabled
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        from tqdm import tqdm
+
+        cache: dict[str, int] = {}
+        with tqdm(total=self._total, unit="rec", desc="replay: read", file=sys.stderr,
+                  disable=not self._enabled, dynamic_ncols=True, smoothing=0.1) as bar:
+            while True:
+                stopping = self._stop_event.wait(0.5)
+                read = self._ledger.records_read(cache)
+                bar.update(max(0, read - bar.n))
+                if read >= self._total and bar.desc.startswith("replay: read"):
+                    bar.set_description("replay: dedup, tag, write")
+                if stopping:
+                    return
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=5)
+
+
+def _split_argv(argv: Sequence[str]) -> tuple[PipelineOptions, ReplayOptions]:
+    options = PipelineOptions(list(argv))
+    return options, options.view_as(ReplayOptions)
+
+
+def plan_from_options(options: PipelineOptions) -> tuple[Any, ReplayPlan]:
+    replay = options.view_as(ReplayOptions)
+    if not replay.replay_from or not replay.replay_to:
+        raise ValueError("newsbeam replay needs --from and --to (e.g. --from "
+                         "2026-11-01T00:00Z --to 2026-11-08T00:00Z, or --to now)")
+    source = options.view_as(KafkaOptions).source_config().model_copy(update={
+        "start": parse_from(replay.replay_from), "stop": parse_to(replay.replay_to),
+        "commit_offsets": False})
+    return source, plan_replay(source, split_records=replay.split_records)
+
+
+def run_replay(argv: Sequence[str]) -> ReplayResult:
+    """``newsbeam replay``: plan, then (unless ``--dry-run``) run with a progress bar."""
+    options, replay = _split_argv(argv)
+    source, plan = plan_from_options(options)
+    if replay.dry_run:
+        return ReplayResult(plan, None)
+    argv = list(argv)
+    runner_name = options.view_as(StandardOptions).runner or "DirectRunner"
+    cluster = None
+    if runner_name == "DaskRunner":
+        from pipeline.replay_dask import ReplayDaskRunner, local_cluster
+
+        if replay.dask_address:
+            argv.append(f"--dask_client_address={replay.dask_address}")
+        elif not any(a.startswith("--dask_client_address") for a in argv):
+            cluster = local_cluster(replay.dask_workers or os.cpu_count() or 1)
+            argv.append(f"--dask_client_address={cluster.scheduler_address}")
+        if not any(a.startswith(("--dask_npartitions", "--dask_partition_size")) for a in argv):
+            argv.append(f"--dask_npartitions={max(1, len(plan.splits))}")  # a split per task
+        options = PipelineOptions(argv)
+        runner: Any = ReplayDaskRunner()
+    else:
+        runner = resolve_runner(options)
+    progress_dir = replay.progress_dir or tempfile.mkdtemp(prefix="newsbeam-replay-")
+    ledger = ProgressLedger(progress_dir)
+    if replay.progress_dir:
+        for stale in FileSystems.match([FileSystems.join(progress_dir, "*.json")])[0].metadata_list:
+            FileSystems.delete([stale.path])
+    bar = _ProgressBar(ledger, plan.records, replay.show_progress)
+    started = time.monotonic()
+    result = None
+    try:
+        pipeline = beam.Pipeline(runner=runner, options=options)
+        build_replay(pipeline, plan, options.view_as(NewsbeamOptions), source, ledger)
+        bar.start()
+        result = pipeline.run()
+        result.wait_until_finish()
+        seconds = time.monotonic() - started
+        read = ledger.records_read({})
+        return ReplayResult(plan, _summary(ledger, read, result), seconds, runner_name)
+    finally:
+        if bar.is_alive():
+            bar.stop()
+        client = getattr(result, "client", None)
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+        if not replay.progress_dir:
+            shutil.rmtree(progress_dir, ignore_errors=True)
