@@ -16,6 +16,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pipeline.boilerplate.context import is_good, revise_extracted, revise_text
 from pipeline.boilerplate.features import (
     LineFeatures,
     choose_stoplist,
@@ -31,8 +32,6 @@ __all__ = ["LineDecision", "Mode", "TextCleaning", "clean_text"]
 
 Mode = Literal["text", "extracted"]
 
-_GOOD_CHARS = 60
-_GOOD_DENSITY = 0.12
 _CAPTION_MAX = 400
 _PATTERN_MAX = 1200
 _TABLE_ROW = re.compile(r"\|.*\|")
@@ -76,19 +75,6 @@ class TextCleaning:
             chars_removed=sum(len(d.text) for d in self.removed), reasons=reasons)
 
 
-def _is_good(f: LineFeatures, mode: Mode) -> bool:
-    if f.no_space_script:
-        return f.chars >= 25
-    if f.chars >= 200 and f.stop_density >= _GOOD_DENSITY / 2:
-        return True
-    min_chars = _GOOD_CHARS if mode == "text" else 40
-    return f.chars >= min_chars and f.stop_density >= _GOOD_DENSITY and f.n_words >= 6
-
-
-def _is_sentence(f: LineFeatures) -> bool:
-    return f.sentence_end and f.n_words >= 4 and f.stop_density >= 0.1
-
-
 def _shouted_teaser(line: str, f: LineFeatures) -> bool:
     """An all-caps line of several words that is not a sentence: a link to another story.
 
@@ -118,7 +104,7 @@ def clean_text(text: str, *, title: str | None = None,
     lines = [n for n in (normalise_line(raw) for raw in text.splitlines()) if n]
     stoplist = choose_stoplist(lines, rules)
     feats = [line_features(line, stoplist) for line in lines]
-    good = [_is_good(f, mode) for f in feats]
+    good = [is_good(f, mode) for f in feats]
     reasons: list[str | None] = [None] * len(lines)
     captions: list[str] = []
     source_url: str | None = None
@@ -169,7 +155,7 @@ def clean_text(text: str, *, title: str | None = None,
             reasons[i] = "teaser"
             continue
         if f.chars <= 300 and rules.teaser.match(line):
-            reasons[i] = "related"
+            reasons[i] = "teaser"
             continue
         if f.chars <= 80 and rules.is_related_heading(line):
             reasons[i] = "related"
@@ -188,39 +174,14 @@ def clean_text(text: str, *, title: str | None = None,
         seen.add(folded)
 
     tables = [bool(_TABLE_ROW.fullmatch(line)) for line in lines]
-    _apply_context(reasons, feats, good, tables, mode)
+    if mode == "text":
+        revise_text(reasons, feats, tables)
+    else:
+        revise_extracted(reasons, feats, good, tables)
     headline = _headline(lines, reasons, good, feats, mode)
     decisions = tuple(LineDecision(line, r) for line, r in zip(lines, reasons, strict=True))
     return TextCleaning(decisions=decisions, captions=tuple(captions),
                         source_url=source_url, headline=headline)
-
-
-def _apply_context(reasons: list[str | None], feats: list[LineFeatures],
-                   good: list[bool], tables: list[bool], mode: Mode) -> None:
-    """jusText's context rule, for the lines no pattern decided."""
-    open_idx = [i for i, r in enumerate(reasons) if r is None]
-    good_idx = [i for i in open_idx if good[i]]
-    if not good_idx:
-        # No prose at all: keep what reads as sentences, drop menu-like fragments.
-        for i in open_idx:
-            if not tables[i] and not _is_sentence(feats[i]) and feats[i].n_words < 4:
-                reasons[i] = "short"
-        return
-    first, last = good_idx[0], good_idx[-1]
-    for i in open_idx:
-        if good[i] or tables[i]:
-            continue
-        f = feats[i]
-        if first < i < last:
-            if mode == "text" and f.chars >= _GOOD_CHARS and f.stop_density < 0.05 \
-                    and not f.sentence_end:
-                reasons[i] = "low_density"
-            continue
-        if _is_sentence(f) and (mode == "extracted" or f.chars >= 30):
-            continue
-        if mode == "extracted" and f.n_words >= 4 and i > last and f.chars >= 40:
-            continue
-        reasons[i] = "short"
 
 
 def _headline(lines: list[str], reasons: list[str | None], good: list[bool],
@@ -250,7 +211,7 @@ def _headline(lines: list[str], reasons: list[str | None], good: list[bool],
     for i in range(first_good - 1, -1, -1):
         if reasons[i] == "title":
             return lines[i]
-        if reasons[i] == "short" and 3 <= feats[i].n_words <= 30:
+        if reasons[i] in ("short", "context") and 3 <= feats[i].n_words <= 30:
             reasons[i] = "title"
             return lines[i]
         if reasons[i] is None or reasons[i] in ("related", "source"):

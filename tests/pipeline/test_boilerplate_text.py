@@ -18,7 +18,7 @@ CASES = {
         ("Harbour Museum reopens after", "title"), ("By Helen Marsh", "byline"),
         ("Published 14:32", "dateline"), ("Share this article", "share"),
         ("Advertisement", "advert"), ("photo_2026_03_04_museum.jpg", "image"),
-        ("Visitors look up at the restored", "caption"), ("Read more: Council", "related"),
+        ("Visitors look up at the restored", "caption"), ("Read more: Council", "teaser"),
         ("Source: https://", "source"), ("Related stories", "related"),
         ("Lighthouse keepers", "related"), ("Town centre cinema", "related"),
         ("Volunteers wanted", "related"), ("Comments (4)", "comments"), ("© 2026", "rights"),
@@ -26,7 +26,7 @@ CASES = {
     "104_vi_nha_may_chip.txt": ([
         ("Trang chủ > Kinh tế", "navigation"), ("Khởi công nhà máy", "title"),
         ("Thứ Hai, 02/03/2026", "dateline"), ("Chia sẻ", "share"), ("![]() |", "image"),
-        ("Các đại biểu thực hiện", "caption"), ("Xem thêm:", "related"),
+        ("Các đại biểu thực hiện", "caption"), ("Xem thêm:", "teaser"),
         ("Nguồn: https://", "source"), ("Bình luận (0)", "comments"),
         ("Tin liên quan", "related"), ("Thủ tướng làm việc", "related"),
         ("Xuất khẩu linh kiện", "related"), ("Hà Nội khai trương", "related"),
