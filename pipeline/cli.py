@@ -41,6 +41,14 @@ _EXAMPLES = {
         "  newsbeam inspect --schema-registry-url http://registry:8081 kafka://kafka:9092/articles.energy\n"
         "Topics are read from the beginning up to their current end (no consumer group).\n"
         "Values in either encoding (Avro single-object, Confluent wire format with a registry)."),
+    "replay": (
+        "examples:\n"
+        "  newsbeam replay --bootstrap-servers kafka:9092 --topic articles \\\n"
+        "      --from 2026-11-01T00:00Z --to 2026-11-08T00:00Z --output-dir out/replay/ --dry-run\n"
+        "  newsbeam replay ... --from offsets:articles:0=1200,articles:1=900 --to now\n"
+        "  newsbeam replay ... --runner DaskRunner --dask-workers 8\n"
+        "  newsbeam replay ... --runner DaskRunner --dask-address tcp://scheduler:8786\n"
+        "Beam flags (--runner, --direct_num_workers, ...) pass through."),
     "demo": "example:\n  newsbeam demo   # embedded broker, seeds/ -> streaming pipeline -> ./out/",
 }
 
@@ -54,6 +62,7 @@ def _subparser(subparsers: argparse._SubParsersAction, name: str, help_text: str
 def _build_parser() -> argparse.ArgumentParser:
     from connectors.kafka_options import KafkaOptions
     from pipeline.options import NewsbeamOptions
+    from pipeline.replay import ReplayOptions
 
     parser = argparse.ArgumentParser(prog="newsbeam", description=(
         "Streaming news ingestion on Apache Beam: Kafka in, clean, deduplicated, "
@@ -95,6 +104,12 @@ def _build_parser() -> argparse.ArgumentParser:
                               "partition, offset, key, headers).")
     inspect.add_argument("--timeout", type=float, default=30.0,
                          help="Seconds to reach a topic's end before giving up (default: 30).")
+
+    replay = _subparser(subparsers, "replay",
+                        "Re-run the stages over a fixed Kafka range (bounded, parallel).")
+    ReplayOptions._add_argparse_args(replay)
+    KafkaOptions._add_argparse_args(replay)
+    NewsbeamOptions._add_argparse_args(replay)
 
     _subparser(subparsers, "demo", "Embedded broker + seeds + streaming pipeline + summary; no arguments.")
     return parser
@@ -183,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args, beam_args = parser.parse_known_args(args_list)
     configure_logging(args.log_level)
-    if beam_args and args.command not in ("run", "process"):
+    if beam_args and args.command not in ("run", "process", "replay"):
         parser.error(f"unrecognized arguments: {' '.join(beam_args)}")
     # Everything after the subcommand goes to Beam, which parses our flags and its own.
     pipeline_argv = args_list[args_list.index(args.command) + 1:]
@@ -216,6 +231,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         rest = _drop_flag(pipeline_argv, "--input")
         print(run_batch(args.inputs, rest).table())
+        return 0
+    if args.command == "replay":
+        from pipeline.replay import run_replay
+
+        print(run_replay(pipeline_argv).report())
         return 0
     if args.command == "inspect":
         return _command_inspect(args)

@@ -75,10 +75,10 @@ class ReplayOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
         group = parser.add_argument_group("replay")
-        group.add_argument("--from", dest="replay_from", default=None,
+        group.add_argument("--from", dest="replay_from", default=None, metavar="WHEN",
                            help="First record: ISO-8601 time (2026-11-01T00:00Z), earliest, "
                                 "committed or offsets:topic:partition=offset,...")
-        group.add_argument("--to", dest="replay_to", default=None,
+        group.add_argument("--to", dest="replay_to", default=None, metavar="WHEN",
                            help="End, exclusive: ISO-8601 time, now, or "
                                 "offsets:topic:partition=offset,...")
         group.add_argument("--split-records", dest="split_records", type=int, default=50_000,
@@ -382,6 +382,9 @@ def _split_argv(argv: Sequence[str]) -> tuple[PipelineOptions, ReplayOptions]:
 
 def plan_from_options(options: PipelineOptions) -> tuple[Any, ReplayPlan]:
     replay = options.view_as(ReplayOptions)
+    argv = options.get_all_options(drop_default=True)
+    if argv.get("start") or argv.get("stop"):
+        raise ValueError("newsbeam replay takes --from/--to, not --start/--stop")
     if not replay.replay_from or not replay.replay_to:
         raise ValueError("newsbeam replay needs --from and --to (e.g. --from "
                          "2026-11-01T00:00Z --to 2026-11-08T00:00Z, or --to now)")
