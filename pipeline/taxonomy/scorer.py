@@ -4,17 +4,21 @@ For each tag, every hit of an anchor term adds ``weight × field factor``; the t
 ``TITLE_FACTOR`` times, the lead (the body's first ``LEAD_CHARS`` characters)
 ``LEAD_FACTOR`` times, the rest once. Repeats of the same term add less and less
 (``REPEAT_DECAY`` per repeat), so one word said ten times is not ten pieces of evidence.
-Context terms count only when an anchor of the tag matched. The sum is divided by
-``sqrt(max(1, words / REFERENCE_WORDS))``: a long article needs more evidence than a
-short one for the same score, and a passing mention in a long text stays below threshold.
-"""
+Context terms count only when an anchor of the tag matched.
+
+Length: the whole-article sum is divided by ``sqrt(max(1, words / REFERENCE_WORDS))``,
+so a long article needs more evidence than a short one and a passing mention in a long
+text stays low. A long article can still be partly about a topic (an interview with one
+paragraph on defence): the best ``WINDOW_CHARS`` stretch of body (plus the title) scores
+like a short article, discounted by ``WINDOW_FACTOR``. The score is the larger of the two.
+The constants were chosen by cross-validation on the development set
+(``bench/eval_topics.py --tune``); per-tag thresholds live in ``tags.yaml``."""
 
 from __future__ import annotations
 
 import math
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
 
 from pipeline.models import TAGS, Evidence, TopicTag
 from pipeline.taxonomy.matcher import Entry, Hit, TermMatcher
@@ -30,7 +34,6 @@ REFERENCE_WORDS = 200
 WINDOW_CHARS = 1500  # ~250 words: a section dedicated to a topic counts like a short article
 WINDOW_FACTOR = 0.6
 MAX_EVIDENCE = 20
-FALLBACK = "*"  # matcher for languages without a terms file: every language's terms
 _ALIASES = {"no": "nb"}
 _WORD = re.compile(r"\w+")
 
@@ -60,16 +63,13 @@ class TopicTagger:
         self.taxonomy = taxonomy or load_taxonomy()
         self._matchers: dict[str, TermMatcher] = {
             code: TermMatcher(_entries(lang)) for code, lang in self.taxonomy.languages.items()}
-
-    @cached_property
-    def _fallback(self) -> TermMatcher:
         merged: dict[tuple[str, str | None, str], Entry] = {}
         for lang in self.taxonomy.languages.values():
             for e in _entries(lang):
                 key = (e.term, e.tag, e.kind)
                 if key not in merged or e.weight > merged[key].weight:
                     merged[key] = e
-        return TermMatcher(merged.values())
+        self._fallback = TermMatcher(merged.values())  # every language's terms
 
     @property
     def languages(self) -> list[str]:
@@ -125,9 +125,11 @@ class TopicTagger:
         title = [f for f in found if f[0] == "title"]
         body = [f for f in found if f[0] != "title"]
         best_window = 0.0
-        for i, (_, first, _, _) in enumerate(body):
-            window = [f for f in body[i:] if f[1].start < first.start + WINDOW_CHARS]
-            best_window = max(best_window, sum(_decay(title + window)))
+        end = 0
+        for i, (_, first, _, _) in enumerate(body):  # body hits are in text order
+            while end < len(body) and body[end][1].start < first.start + WINDOW_CHARS:
+                end += 1
+            best_window = max(best_window, sum(_decay(title + body[i:end])))
         total = max(whole, WINDOW_FACTOR * best_window)
         ranked = sorted((f for f, w in zip(found, decayed, strict=True) if w > 0),
                         key=lambda f: -f[3])[:MAX_EVIDENCE]
