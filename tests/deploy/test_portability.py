@@ -132,10 +132,13 @@ def test_translates_to_the_portable_proto(built, runner):
         assert payload.container_image == manifests.dataflow_flags()["--parameters"][
             "sdk_container_image"]
     if runner != "DaskRunner":
-        read = next(t for t in proto.components.transforms.values()
-                    if t.unique_name == f"{STREAMING_SOURCE}/ReadPartitions")
-        outputs = [proto.components.pcollections[p] for p in read.outputs.values()]
-        assert any(p.is_bounded == beam_runner_api_pb2.IsBounded.UNBOUNDED for p in outputs)
+        source = proto.components.transforms[next(
+            tid for tid, t in proto.components.transforms.items()
+            if t.unique_name == STREAMING_SOURCE)]
+        outputs = [proto.components.pcollections[p] for p in source.outputs.values()]
+        assert outputs and all(
+            p.is_bounded == beam_runner_api_pb2.IsBounded.UNBOUNDED for p in outputs), (
+            "the Kafka source must be unbounded in a streaming deployment")
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
