@@ -22,7 +22,7 @@ from apache_beam.internal import pickler
 from apache_beam.options.pipeline_options import StandardOptions, WorkerOptions
 from apache_beam.portability import common_urns, python_urns
 from apache_beam.portability.api import beam_runner_api_pb2
-from apache_beam.runners.portability.portable_runner import JobServiceHandle
+from apache_beam.runners.portability.portable_runner import JobServiceHandle, PortableRunner
 from apache_beam.transforms import environments
 
 from tests.deploy import manifests
@@ -296,3 +296,30 @@ def test_options_encode_for_a_job_service(built, runner):
     options = pipeline._options.get_all_options(retain_unknown_options=True)
     struct = JobServiceHandle.encode_pipeline_options(options)
     assert "beam:option:runner:v1" in struct.fields
+
+
+def test_flink_job_service_receives_the_worker_pool_environment(built):
+    """The proto exactly as PortableRunner submits it to Flink's job service."""
+    pipeline, _, _ = built["FlinkRunner"]
+    proto = PortableRunner.get_proto_pipeline(pipeline, pipeline._options)
+    (environment,) = proto.components.environments.values()
+    assert environment.urn == common_urns.environments.EXTERNAL.urn
+    payload = beam_runner_api_pb2.ExternalPayload.FromString(environment.payload)
+    assert payload.endpoint.url == "localhost:50000"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "connectors/kafka_settings.py resolves env:/file: secret references when the pipeline "
+    "is built, so the secret's value is pickled into the Kafka source DoFn and travels in "
+    "the job graph (Dataflow staging, Flink HA storage). Resolve them in the DoFn's setup() "
+    "on the worker instead; then remove this marker."))
+def test_kafka_secrets_stay_out_of_the_job_graph(monkeypatch, tmp_path):
+    monkeypatch.setenv("NEWSBEAM_TEST_KAFKA_PASSWORD", "s3cr3t-value-for-the-test")
+    argv = [a for a in manifests.flink_driver_argv() if not a.startswith("--output-dir")]
+    pipeline = manifests.launcher().build_pipeline([
+        *argv, f"--output-dir={tmp_path}", "--kafka-property=security.protocol=SASL_SSL",
+        "--kafka-property=sasl.mechanism=PLAIN", "--kafka-property=sasl.username=newsbeam",
+        "--kafka-property=sasl.password=env:NEWSBEAM_TEST_KAFKA_PASSWORD"])
+    leaked = [label for label, fn in _dofns(pipeline)
+              if b"s3cr3t-value-for-the-test" in cloudpickle.dumps(fn)]
+    assert not leaked, f"the Kafka password is inside the pickled DoFns of {leaked}"
