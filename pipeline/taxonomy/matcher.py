@@ -1,7 +1,8 @@
 """Aho–Corasick term matching: one pass over the text finds every taxonomy term.
 
-Terms are stored by their core (the term without ``*``); a hit is kept when its word
-boundaries fit the term's stars, then overlapping hits are resolved leftmost-longest, so
+Terms are stored by their folded core (the term without ``*``); a hit is kept when its
+word boundaries fit the term's stars (and, for a term written with capitals, its case,
+away from a sentence start where capitals prove nothing), then overlapping hits are resolved leftmost-longest, so
 ``defence lawyer`` beats ``defence`` and ``forsvarsadvokat*`` beats ``forsvars*``.
 Reported spans cover whole words, so evidence for ``*vindkraft*`` points at
 ``havvindkraft``; offsets index the text exactly as it was given.
@@ -60,6 +61,14 @@ def _is_word(c: str) -> bool:
     return c.isalnum() or c in "\u0300\u0301\u0303\u0309\u0323"  # combining Vietnamese tones
 
 
+def _sentence_initial(text: str, start: int) -> bool:
+    """Capitals prove nothing at the start of a sentence, a line or a quote."""
+    i = start - 1
+    while i >= 0 and text[i] in " \t":
+        i -= 1
+    return i < 0 or text[i] in ".!?:;\n\r«»\"'“”‘’-–—(["
+
+
 class TermMatcher:
     """Built once (per worker) from entries; ``find`` is then one automaton pass per text."""
 
@@ -67,14 +76,15 @@ class TermMatcher:
         by_term: dict[str, list[Entry]] = {}
         for entry in entries:
             by_term.setdefault(entry.term, []).append(entry)
-        by_core: dict[str, list[tuple[str, bool, bool, tuple[Entry, ...]]]] = {}
+        by_core: dict[str, list[tuple[str, bool, bool, str | None, tuple[Entry, ...]]]] = {}
         for term, group in by_term.items():
             core = term.strip("*")
-            by_core.setdefault(core, []).append(
-                (term, term.startswith("*"), term.endswith("*"), tuple(group)))
+            exact = core if core != core.lower() else None  # capitals: match exactly
+            by_core.setdefault(fold(core), []).append(
+                (term, term.startswith("*"), term.endswith("*"), exact, tuple(group)))
         self._automaton = ahocorasick.Automaton()
         for core, variants in by_core.items():
-            self._automaton.add_word(fold(core), (len(core), tuple(variants)))
+            self._automaton.add_word(core, (len(core), tuple(variants)))
         self._size = len(by_term)
         if self._size:
             self._automaton.make_automaton()
@@ -93,8 +103,11 @@ class TermMatcher:
             start, end = last - length + 1, last + 1
             inside_before = start > 0 and _is_word(folded[start - 1])
             inside_after = end < n and _is_word(folded[end])
-            for term, open_left, open_right, entries in variants:
+            for term, open_left, open_right, exact, entries in variants:
                 if (inside_before and not open_left) or (inside_after and not open_right):
+                    continue
+                if exact is not None and (text[start:end] not in (exact, exact.upper())
+                                          or _sentence_initial(text, start)):
                     continue
                 s, e = start, end
                 while open_left and s > 0 and _is_word(folded[s - 1]):

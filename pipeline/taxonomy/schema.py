@@ -3,13 +3,16 @@
 ``tags.yaml`` names each tag's IPTC Media Topic code and threshold; ``terms/<lang>.yaml``
 lists, per tag, weighted terms for one language. Adding a language is adding a file.
 
-Term syntax (lower case; matched case-insensitively, on whole words unless starred):
+Term syntax (matched on whole words unless starred; case-insensitively when written in
+lower case, exactly when written with capitals):
 
 - ``oil``          the word ``oil`` (also inside a phrase, never inside a longer word);
 - ``crude oil``    the phrase, words separated by single spaces;
 - ``halvleder*``   a word starting with ``halvleder`` (compounds: ``halvlederfeltet``);
 - ``*vindkraft*``  ``vindkraft`` anywhere inside a word (``havvindkraft``, ``vindkraftverk``);
-- ``*kraftverk``   a word ending in ``kraftverk``.
+- ``*kraftverk``   a word ending in ``kraftverk``;
+- ``Forsvaret``    only capitalised: the Norwegian Armed Forces, not ``forsvaret`` (the
+  defence of a football team or of the accused).
 
 Per tag, ``terms`` are anchors (evidence on their own; a negative weight is evidence
 against the tag, e.g. ``court`` for defense), and ``context`` terms are ambiguous words
@@ -49,8 +52,9 @@ class TaxonomyError(ValueError):
 
 
 def normalise_term(term: str) -> str:
-    """NFC, lower case, single spaces: the form terms are stored and matched in."""
-    return " ".join(unicodedata.normalize("NFC", term).lower().split())
+    """NFC and single spaces: the form terms are stored in. Case is kept: a term written
+    with capitals matches only with those capitals (see the module docstring)."""
+    return " ".join(unicodedata.normalize("NFC", term).split())
 
 
 class _Spec(BaseModel):

@@ -109,6 +109,14 @@ def test_longest_match_wins_and_spans_cover_the_word() -> None:
         ("forsvars*", "forsvarsindustrien")]
 
 
+def test_capitalised_terms_match_only_capitalised() -> None:
+    m = TermMatcher([Entry("Forsvaret", "defense", 2.0, "anchor")])
+    text = ("Sjefen i Forsvaret kjøper fly. Laget styrket forsvaret. Forsvaret sto godt. "
+            "NÅ VARSLER FORSVARET")
+    assert [(h.start, text[h.start:h.end]) for h in m.find(text)] == [
+        (9, "Forsvaret"), (text.index("FORSVARET"), "FORSVARET")]
+
+
 def test_fold_keeps_offsets_and_unifies_vietnamese_tone_placement() -> None:
     for text in ("İstanbul ŞİRKETİ", "Straße", "HOÁ", "thuỷ điện"):
         assert len(fold(text)) == len(text)
@@ -153,6 +161,17 @@ def test_german_compounds_match(tagger: TopicTagger) -> None:
      "Rivals say he came to power promising reform and now uses his power to block it."),
     ("nb", "En energisk forestilling",
      "Hun er energisk og full av energi på scenen."),
+    ("nb", "Rosenborg slo tilbake",
+     "Rosenborg slo tilbake etter pause. Forsvaret deres sto godt, og keeperen reddet to "
+     "straffer; treneren roste forsvaret og forsvarsspillerne etter kampen, men sa at "
+     "forsvaret må bli bedre før neste runde."),
+    ("de", "Urteil im Betrugsprozess",
+     "Der Verteidiger forderte einen Freispruch. Die Verteidigung kündigte Berufung an, "
+     "nachdem das Gericht den Angeklagten verurteilt hatte; der Strafverteidiger sprach "
+     "von einem Fehlurteil."),
+    ("vi", "Đội tuyển thắng đậm",
+     "Hàng phòng ngự chơi chắc chắn, hậu vệ cánh tấn công liên tục và đội bóng giành "
+     "chiến thắng thuyết phục trong trận đấu tối qua."),
 ])
 def test_other_senses_do_not_give_the_tag(tagger, lang: str, title: str, body: str) -> None:
     found = tags(tagger, body, lang, title)
