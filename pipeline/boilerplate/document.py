@@ -11,7 +11,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from pipeline.boilerplate.html import HtmlExtraction, extract_html
+from pipeline.boilerplate.html import HtmlExtraction, extract_html, page_text
 from pipeline.boilerplate.rules import Rules
 from pipeline.boilerplate.text import Mode, TextCleaning, clean_text
 from pipeline.models import BoilerplateStats
@@ -50,14 +50,18 @@ def extract_content(body: str | None, html: str | None, url: str | None = None, 
                     metadata: bool = True) -> Content:
     """The text to clean: the page's main content if there is HTML, else the body.
 
-    When a page yields no main content but the message also carries a body, the body
-    is used, so a broken page never loses text a scraper already extracted.
+    When a page yields no main content, the message's body is used if it has one (a
+    broken page never loses text a scraper already extracted), else the whole page's
+    text, cleaned line by line.
     """
     if html and html.strip():
         page = extract_html(html, url=url, metadata=metadata)
-        if page.text.strip() or not (body and body.strip()):
+        if page.text.strip():
             return Content(text=page.text, mode="extracted", page=page)
-        return Content(text=body or "", mode="text", page=page)
+        if body and body.strip():
+            return Content(text=body, mode="text", page=page)
+        # No main content found: let the line classifier read the whole page.
+        return Content(text=page_text(html), mode="text", page=page)
     return Content(text=body or "", mode="text")
 
 

@@ -19,10 +19,16 @@ from lxml import etree
 
 from pipeline.boilerplate.features import normalise_line
 
-__all__ = ["HtmlExtraction", "extract_html"]
+__all__ = ["HtmlExtraction", "extract_html", "page_text"]
 
 _MAX_CAPTION = 400
 _DATE_PARAMS = {"original_date": True, "extensive_search": False}
+_BLOCK_TAGS = frozenset({
+    "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption",
+    "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li",
+    "main", "nav", "ol", "p", "pre", "section", "table", "td", "th", "tr", "ul", "title",
+    "button", "option", "select", "summary", "details"})
+_INVISIBLE = "//script | //style | //noscript | //template | //head | //svg | //iframe"
 
 
 @dataclass(frozen=True)
@@ -117,3 +123,35 @@ def extract_html(html: str, url: str | None = None, *, metadata: bool = True,
                                     else None),
         captions=captions,
     )
+
+
+def page_text(html: str) -> str:
+    """Every visible text of the page, one block element per line: text-mode input.
+
+    Used when trafilatura finds no main content: the line classifier then reads the
+    whole page the way it reads scraped text.
+    """
+    tree = _load(html)
+    if tree is None:
+        return ""
+    for node in tree.xpath(_INVISIBLE):
+        node.drop_tree()
+    parts: list[str] = []
+
+    def walk(node: lxml.html.HtmlElement) -> None:
+        block = isinstance(node.tag, str) and node.tag in _BLOCK_TAGS
+        if block:
+            parts.append("\n")
+        if isinstance(node.tag, str) and node.text:
+            parts.append(node.text)
+        for child in node:
+            walk(child)
+            if child.tail:
+                parts.append(child.tail)
+        if block:
+            parts.append("\n")
+
+    walk(tree)
+    return "\n".join(normalise_line(line) for line in "".join(parts).splitlines()
+                     if line.strip())
+

@@ -121,3 +121,25 @@ def test_all_caps_story_links_and_app_promos_go() -> None:
                       "WHAT HAPPENS NEXT", prose + " Suite."])
     result = clean_text(text, mode="extracted")
     assert [d.reason for d in result.removed] == ["teaser", "promo"]
+
+
+def test_cookie_banners_go_but_cookie_recipes_stay() -> None:
+    rules = load_rules()
+    assert rules.chrome_reason("Wir verwenden Cookies und ähnliche Technologien, um Inhalte zu "
+                               "personalisieren. Mit „Alle akzeptieren“ stimmen Sie zu.") == "cookie"
+    assert rules.chrome_reason("We use cookies to personalise ads. Accept all?") == "cookie"
+    assert rules.chrome_reason("The bakery's cookies use only butter, flour and sugar.") is None
+
+
+def test_a_whole_page_read_as_text_keeps_the_article_only() -> None:
+    from pipeline.boilerplate.html import page_text
+
+    html = (SEEDS / "102_de_halbleiterwerk.html").read_text(encoding="utf-8")
+    result = clean_text(page_text(html))
+    assert result.headline == "Chipwerk in der Lausitz: Land sagt Fördergeld zu"
+    assert result.paragraphs[0].startswith("Der geplante Halbleiterstandort")
+    assert result.paragraphs[-1].startswith("Die Förderung muss noch")
+    assert "Wasser und Fachkräfte als offene Fragen" in result.paragraphs
+    assert len(result.paragraphs) == 7
+    assert result.captions == ("Auf dieser Fläche am Stadtrand soll die Fabrik entstehen. "
+                               "Foto: Jens Bauer",)
