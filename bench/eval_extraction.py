@@ -6,7 +6,9 @@ Scoring as the eval README says:
 - ``traf-*`` (snippets gold): each ``must_include`` segment found in the output is a TP
   (else FN), each ``must_exclude`` segment found is an FP (else TN); P/R/F1 over the set.
 
-Run: ``python -m bench.eval_extraction`` (or ``python bench/eval_extraction.py``).
+Run: ``python -m bench.eval_extraction [--all]`` (or ``python bench/eval_extraction.py``).
+``--all`` adds jusText and ``newsbeam-text`` (our line classifier alone on the whole
+page's text, i.e. how scraped text with all its site chrome comes out).
 The eval files are third-party and licence-restricted: read at run time, never copied.
 """
 
@@ -26,7 +28,9 @@ __all__ = [
     "Scores",
     "evaluate",
     "load_items",
+    "justext_baseline",
     "ours",
+    "ours_text_only",
     "score_full_text",
     "score_snippets",
     "trafilatura_baseline",
@@ -115,6 +119,29 @@ def trafilatura_baseline(item: dict) -> str:
     return trafilatura.extract(item["html"], url=item.get("url"), include_comments=False) or ""
 
 
+_JUSTEXT_LANG = {"en": "English", "de": "German", "es": "Spanish", "fr": "French",
+                 "pt": "Portuguese", "it": "Italian", "pl": "Polish", "ru": "Russian",
+                 "fi": "Finnish", "tr": "Turkish", "ar": "Arabic", "nl": "Dutch",
+                 "nb": "Norwegian_Bokmal", "nn": "Norwegian_Nynorsk", "vi": "Vietnamese"}
+
+
+def ours_text_only(item: dict) -> str:
+    """The line classifier alone on the whole page's text (no main-content extractor)."""
+    from pipeline.boilerplate import clean_text
+    from pipeline.boilerplate.html import page_text
+
+    return clean_text(page_text(item["html"])).body
+
+
+def justext_baseline(item: dict) -> str:
+    """jusText with the page's language stoplist (given by the eval set; English if unknown)."""
+    import justext
+
+    stoplist = justext.get_stoplist(_JUSTEXT_LANG.get(item.get("lang", ""), "English"))
+    paragraphs = justext.justext(item["html"].encode("utf-8"), stoplist)
+    return "\n".join(p.text for p in paragraphs if not p.is_boilerplate)
+
+
 def evaluate(items: list[dict], systems: dict[str, Callable[[dict], str]],
              ) -> dict[str, tuple[Scores, Scores, Counter[str]]]:
     """Per system: (full-text scores, snippet scores, snippet counts)."""
@@ -133,12 +160,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--eval", type=Path, default=DEFAULT_EVAL)
     parser.add_argument("--per-page", action="store_true", help="print per-page F1 (sh-*)")
+    parser.add_argument("--all", action="store_true",
+                        help="also score jusText and our line classifier without an extractor")
     args = parser.parse_args(argv)
     if not args.eval.exists():
         print(f"eval set not found at {args.eval}: nothing to measure", file=sys.stderr)
         return 2
     items = load_items(args.eval)
     systems = {"newsbeam": ours, "trafilatura": trafilatura_baseline}
+    if args.all:
+        systems |= {"jusText": justext_baseline, "newsbeam-text": ours_text_only}
     results = evaluate(items, systems)
     n_full = sum(1 for i in items if i["gold"]["kind"] == "full_text")
     n_snip = len(items) - n_full
