@@ -65,7 +65,7 @@ from pipeline.options import NewsbeamOptions
 from pipeline.routing import RoutedRecord
 from pipeline.summary import RunSummary, summary_from_result
 
-__all__ = ["ProgressLedger", "ReplayOptions", "RunStatefulInOrder", "RunStatefulInOrderOverride",
+__all__ = ["ProgressBar", "ProgressLedger", "ReplayOptions", "RunStatefulInOrder", "RunStatefulInOrderOverride",
            "SummarizeReplay", "build_replay", "replay_order", "run_replay"]
 
 _log = logging.getLogger(__name__)
@@ -347,26 +347,35 @@ class ReplayResult:
                 f"{self.seconds:.1f} s ({self.rate:.0f} rec/s) on {self.runner}")
 
 
-class _ProgressBar(threading.Thread):
-    """Polls the ledger; a tqdm bar of records read, with rate and ETA."""
+class ProgressBar(threading.Thread):
+    """Polls the ledger: a tqdm bar of records read with rate and ETA, then a second phase
+    (dedup, tagging and sinks run after the last read, behind their GroupByKeys)."""
 
-    def __init__(self, ledger: ProgressLedger, total: int, enabled: bool) -> None:
+    def __init__(self, ledger: ProgressLedger, total: int, enabled: bool = True,
+                 file=None, interval: float = 0.5) -> None:
         super().__init__(daemon=True)
         self._ledger, self._total, self._enabled = ledger, total, enabled
+        self._file, self._interval = file, interval
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         from tqdm import tqdm
 
         cache: dict[str, int] = {}
-        with tqdm(total=self._total, unit="rec", desc="replay: read", file=sys.stderr,
-                  disable=not self._enabled, dynamic_ncols=True, smoothing=0.1) as bar:
+        reading = True
+        with tqdm(total=self._total, unit="rec", desc="replay: read", file=self._file or sys.stderr,
+                  disable=not self._enabled, dynamic_ncols=True, smoothing=0.1,
+                  mininterval=self._interval) as bar:
             while True:
-                stopping = self._stop_event.wait(0.5)
-                read = self._ledger.records_read(cache)
+                stopping = self._stop_event.wait(self._interval)
+                try:
+                    read = self._ledger.records_read(cache)
+                except OSError:  # the directory is gone or unreadable: no more progress
+                    return
                 bar.update(max(0, read - bar.n))
-                if read >= self._total and bar.desc.startswith("replay: read"):
-                    bar.set_description("replay: dedup, tag, write")
+                if reading and read >= self._total:
+                    reading = False
+                    bar.set_description("replay: read; dedup, tag, write")
                 if stopping:
                     return
 
@@ -422,7 +431,7 @@ def run_replay(argv: Sequence[str]) -> ReplayResult:
     if replay.progress_dir:
         for stale in FileSystems.match([FileSystems.join(progress_dir, "*.json")])[0].metadata_list:
             FileSystems.delete([stale.path])
-    bar = _ProgressBar(ledger, plan.records, replay.show_progress)
+    bar = ProgressBar(ledger, plan.records, replay.show_progress)
     started = time.monotonic()
     result = None
     try:
