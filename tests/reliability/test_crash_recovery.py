@@ -1,0 +1,138 @@
+"""Crash recovery: SIGKILL the streaming pipeline at random moments while articles flow.
+
+Ten trials (seeded RNG) on one consumer group: articles are published in a burst while
+``newsbeam run --start committed --stop drained:1`` starts; the run is SIGKILLed (the whole
+process group: no cleanup, no finalization) at a random moment between start-up and a
+little past its normal end, so kills land while reading, while processing, between the
+offset commit and the file writes, and after the end. Finally one run drains the topic.
+Every acknowledged offset must be in an output route or the dead-letter route; an offset
+may come out more than once (at-least-once) but only ever under the same id.
+
+``test_sigkill_right_after_the_offset_commit_loses_nothing`` aims at the one moment that
+matters most, deterministically: the instant the group's committed offset moves.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import pytest
+
+from connectors.broker import EmbeddedBroker
+
+from .harness import (
+    CommittedOffsets,
+    LiveProducer,
+    PipelineRun,
+    article_value,
+    audit,
+    new_topic,
+    publish,
+    run_args,
+    tail,
+    write_figures,
+)
+
+TRIALS = 10
+SEED = 20261123
+BURST_SECONDS = 2.0
+
+
+def _final_drain(broker: EmbeddedBroker, topic: str, out: Path, group: str, log: Path) -> None:
+    final = PipelineRun(run_args(broker.bootstrap_servers, topic, out, group,
+                                 "--start", "committed", "--stop", "drained:2"), log)
+    assert final.wait(timeout=120) == 0, tail(log)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_sigkill_at_random_points_loses_no_offset(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    rng = random.Random(SEED)
+    topic = new_topic(broker.bootstrap_servers, "crash", partitions=2)
+    out, group = tmp_path / "out", "crash-recovery"
+    producer = LiveProducer(broker.bootstrap_servers, topic, rate=40, seed=SEED, run="crash")
+    producer.paused.set()
+    producer.start()
+    committed = CommittedOffsets(broker.bootstrap_servers, group, topic, 2)
+    trials, typical = [], 9.0
+    try:
+        for trial in range(TRIALS):
+            before = committed.read()
+            producer.paused.clear()
+            started = time.monotonic()
+            run = PipelineRun(run_args(broker.bootstrap_servers, topic, out, group,
+                                       "--start", "committed", "--stop", "drained:1"),
+                              tmp_path / f"run-{trial}.log")
+            kill_at = rng.uniform(0.5, 1.15 * typical)
+            while time.monotonic() - started < kill_at and run.process.poll() is None:
+                if time.monotonic() - started > BURST_SECONDS:
+                    producer.paused.set()
+                time.sleep(0.05)
+            producer.paused.set()
+            finished_by_itself = run.process.poll() is not None
+            code = run.kill()
+            if finished_by_itself:
+                typical = time.monotonic() - started
+                assert code == 0, tail(run.log)
+            after = committed.read()
+            trials.append({
+                "trial": trial, "kill_at_s": round(kill_at, 2),
+                "outcome": "finished before the kill" if finished_by_itself else (
+                    "killed after its offset commit" if after != before
+                    else "killed before any commit"),
+                "records_on_disk": audit(out, topic).records})
+    finally:
+        produced = producer.stop()
+        committed.close()
+    _final_drain(broker, topic, out, group, tmp_path / "final.log")
+
+    result = audit(out, topic)
+    missing = result.missing(produced)
+    write_figures("crash_recovery", {
+        "trials": TRIALS, "seed": SEED, "kills": trials, "produced": len(produced),
+        "offsets_found": len(result.ids_by_offset), "records_read": result.records,
+        "files": result.files, "redelivered_copies": result.redelivered,
+        "dead_letters": len(result.dead_letters), "lost": len(missing),
+        "conflicting_ids": len(result.conflicting)})
+    assert len(produced) >= 300, "the producer should have kept articles flowing"
+    assert not missing, (f"{len(missing)} of {len(produced)} produced offsets are in no route "
+                         f"(kills: {trials})")
+    assert not result.conflicting, f"offsets under two ids: {list(result.conflicting.items())[:5]}"
+    assert set(result.ids_by_offset) == produced, "records for offsets nobody produced"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_sigkill_right_after_the_offset_commit_loses_nothing(
+        broker: EmbeddedBroker, tmp_path: Path) -> None:
+    """The source commits offsets from bundle finalization. On the FnApiRunner the read is
+    its own stage (stateful DoFns are forced stage roots), finalized when the read ends,
+    before the downstream stages have written a single file: a crash then loses the lot."""
+    topic = new_topic(broker.bootstrap_servers, "commit-kill", partitions=2)
+    out, group = tmp_path / "out", "commit-kill"
+    rng = random.Random(SEED)
+    produced = set(publish(broker.bootstrap_servers, topic,
+                           [article_value(rng, i, "commit-kill") for i in range(400)]))
+    committed = CommittedOffsets(broker.bootstrap_servers, group, topic, 2)
+    run = PipelineRun(run_args(broker.bootstrap_servers, topic, out, group,
+                               "--start", "committed", "--stop", "drained:1"),
+                      tmp_path / "run.log")
+    try:
+        deadline = time.monotonic() + 90
+        while not committed.read() and run.process.poll() is None:
+            assert time.monotonic() < deadline, "no offset commit within 90 s"
+            time.sleep(0.02)
+        on_disk = audit(out, topic).records
+        run.kill()
+    finally:
+        committed.close()
+    _final_drain(broker, topic, out, group, tmp_path / "final.log")
+    missing = audit(out, topic).missing(produced)
+    write_figures("commit_kill", {"produced": len(produced), "records_on_disk_at_commit": on_disk,
+                                  "lost": len(missing)})
+    assert not missing, (
+        f"{len(missing)} of {len(produced)} offsets lost: they were committed while only "
+        f"{on_disk} records were on disk, and the run was killed before writing them")
+
