@@ -26,10 +26,15 @@ import unicodedata
 
 __all__ = ["anchor_sequence", "anchor_tokens"]
 
-_ANCHOR = re.compile(r"\d(?:[\d.,\u00a0\u202f ]*\d)?|[^\W\d_]+", re.UNICODE)
+_NUMBER = r"\d(?:[\d.,\u00a0\u202f ]*\d)?"
 _SENTENCE_END = re.compile(r"[.!?:;\n\"«»“”()\[\]|]\s*$")
 _MIN_NAME = 3
 _NAME_PREFIX = 5  # "Japan", "Japans", "Japan's" and "Japanese" all read "japan"
+
+
+# A number, or a word whose first letter is not an ASCII/Latin-1 lower-case one: a cheap
+# prefilter (``re`` has no ``\p{Lu}``); ``anchor_sequence`` keeps only real capitals.
+_ANCHOR = re.compile(rf"{_NUMBER}|\b[^\W\d_a-z\u00df-\u00ff][^\W\d_]*", re.UNICODE)
 
 
 def _strip_marks(word: str) -> str:

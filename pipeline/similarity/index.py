@@ -42,6 +42,7 @@ import numpy as np
 import xxhash
 
 from pipeline.similarity.anchors import anchor_tokens
+from pipeline.similarity.bandtable import BandTable
 from pipeline.similarity.config import DedupConfig
 from pipeline.similarity.entry import Entry, decode_entry, encode_entry
 from pipeline.similarity.minhash import (
@@ -105,8 +106,8 @@ class DedupIndex:
         # *live* one, a function of the live set alone, so eviction order cannot matter
         self._body: dict[int, list[int]] = {}
         self._url: dict[int, list[int]] = {}  # canonical-URL keys and credited source keys
-        self._bands: dict[int, list[int]] = {}
-        self._anchor_bands: dict[int, list[int]] = {}
+        self._bands = BandTable()         # canonical articles' LSH bands -> seqs
+        self._anchor_bands = BandTable()  # canonical articles' anchor bands -> seqs
         self._next_seq = 0
         self._clock = float("-inf")
         self._since_sweep = 0
@@ -162,7 +163,7 @@ class DedupIndex:
         cfg = self.config
         seq = self._next_seq
         toks = tokens(doc.body or "")
-        bkey = body_key(doc.body or "")
+        bkey = body_key(doc.body or "", toks)
         ukey = url_key(doc.canonical_url)
         skey = url_key(doc.source_url)
         if skey == ukey:
@@ -231,10 +232,9 @@ class DedupIndex:
 
     def _near(self, signature: np.ndarray, size: int) -> tuple[str, float] | None:
         cfg = self.config
-        seqs: set[int] = set()
-        for key in band_keys(signature, cfg.bands, cfg.rows):
-            seqs.update(self._bands.get(key, ()))
-        candidates = [e for e in (self._live(s) for s in sorted(seqs)) if e is not None]
+        seqs = self._bands.lookup(band_keys(signature, cfg.bands, cfg.rows))
+        candidates = [e for e in (self._live(int(s)) for s in seqs)
+                      if e is not None and e.signature is not None]
         if not candidates:
             return None
         sigs = np.stack([e.signature for e in candidates])
@@ -254,13 +254,11 @@ class DedupIndex:
         cfg = self.config
         if anchor_sig is None or language == "und":
             return ()
-        seqs: set[int] = set()
-        for key in band_keys(anchor_sig, cfg.anchor_bands, cfg.anchor_rows):
-            seqs.update(self._anchor_bands.get(key, ()))
+        seqs = self._anchor_bands.lookup(band_keys(anchor_sig, cfg.anchor_bands, cfg.anchor_rows))
         found: list[tuple[float, int, str]] = []
-        for seq in sorted(seqs):
+        for seq in (int(s) for s in seqs):
             entry = self._live(seq)
-            if entry is None or entry.language in ("und", language):
+            if entry is None or entry.language in ("und", language) or entry.canonical:
                 continue
             conf = float(np.count_nonzero(entry.anchor_signature == anchor_sig)) / cfg.anchor_perm
             if conf >= cfg.translation_threshold:
@@ -294,11 +292,10 @@ class DedupIndex:
             if key is not None:
                 table.setdefault(key, []).append(entry.seq)
         if entry.canonical is None and entry.signature is not None:
-            for key in band_keys(entry.signature, cfg.bands, cfg.rows):
-                self._bands.setdefault(key, []).append(entry.seq)
+            self._bands.add(band_keys(entry.signature, cfg.bands, cfg.rows), entry.seq)
         if entry.canonical is None and entry.anchor_signature is not None:
-            for key in band_keys(entry.anchor_signature, cfg.anchor_bands, cfg.anchor_rows):
-                self._anchor_bands.setdefault(key, []).append(entry.seq)
+            self._anchor_bands.add(band_keys(entry.anchor_signature, cfg.anchor_bands,
+                                             cfg.anchor_rows), entry.seq)
 
     def _evict(self, full: bool = False) -> None:
         """Drop expired entries: oldest-first always, a full sweep now and then.
@@ -329,10 +326,10 @@ class DedupIndex:
         _unlink(self._url, [k for k in (entry.url_key, entry.source_key) if k is not None],
                 entry.seq)
         if entry.canonical is None and entry.signature is not None:
-            _unlink(self._bands, band_keys(entry.signature, cfg.bands, cfg.rows), entry.seq)
+            self._bands.remove(band_keys(entry.signature, cfg.bands, cfg.rows), entry.seq)
         if entry.canonical is None and entry.anchor_signature is not None:
-            _unlink(self._anchor_bands, band_keys(entry.anchor_signature, cfg.anchor_bands,
-                                                  cfg.anchor_rows), entry.seq)
+            self._anchor_bands.remove(band_keys(entry.anchor_signature, cfg.anchor_bands,
+                                                cfg.anchor_rows), entry.seq)
 
 
 def hash_token(token: str) -> int:

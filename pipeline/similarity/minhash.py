@@ -52,7 +52,7 @@ def shingle_hashes(toks: Sequence[str], k: int) -> np.ndarray:
     """Unique 64-bit hashes of the ``k``-token shingles (the whole text when shorter)."""
     if not toks:
         return np.empty(0, dtype=np.uint64)
-    th = np.fromiter((xxhash.xxh3_64_intdigest(t.encode("utf-8")) for t in toks),
+    th = np.fromiter(map(xxhash.xxh3_64_intdigest, map(str.encode, toks)),
                      dtype=np.uint64, count=len(toks))
     if len(th) < k:
         k = len(th)
@@ -87,7 +87,7 @@ class MinHasher:
         return sig
 
 
-def band_keys(sig: np.ndarray, bands: int, rows: int) -> list[int]:
+def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """One 64-bit key per band; the band index is mixed in, so one table serves all bands."""
     if bands * rows > len(sig):
         raise ValueError(f"bands*rows = {bands * rows} exceeds the signature length {len(sig)}")
@@ -96,7 +96,7 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> list[int]:
         acc = np.arange(1, bands + 1, dtype=np.uint64) * _P3
         for j in range(rows):
             acc = _mix64(acc * _P1 + block[:, j])
-    return [int(x) for x in acc]
+    return acc
 
 
 def estimate_jaccard(a: np.ndarray, b: np.ndarray) -> float:

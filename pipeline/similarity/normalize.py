@@ -64,9 +64,12 @@ def tokens(text: str) -> list[str]:
     return [t for t in _WORD.findall(normalise_text(text)) if t != "_"]
 
 
-def body_key(text: str) -> int | None:
-    """64-bit key of a body's normalised token stream, or None for a body with no words."""
-    toks = tokens(text)
+def body_key(text: str, toks: list[str] | None = None) -> int | None:
+    """64-bit key of a body's normalised token stream, or None for a body with no words.
+
+    ``toks`` lets a caller that already has ``tokens(text)`` skip tokenising twice.
+    """
+    toks = tokens(text) if toks is None else toks
     if not toks:
         return None
     return xxhash.xxh3_64_intdigest(" ".join(toks).encode("utf-8"))
