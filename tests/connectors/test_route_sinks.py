@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from connectors.route_sinks import (
     topic_for,
 )
 from connectors.schema_registry import SchemaRegistryClient
+from pipeline.cli import main
 from pipeline.models import Article, DeadLetter, Provenance, ProvenanceKind, TopicTag
 from pipeline.options import SinkSpec
 from pipeline.routing import route_article, route_dead_letter
@@ -84,32 +86,44 @@ def test_both_sinks_at_once_hold_the_same_records_per_route(broker, tmp_path: Pa
     assert _topics(broker.bootstrap_servers, template, expected) == expected
 
 
-def test_confluent_encoding_registers_subjects_and_reads_back(broker, tmp_path: Path) -> None:
-    """Values in the Confluent wire format; schemas registered under <topic>-value in an
-    HTTP stand-in for the Schema Registry (none can be installed here)."""
+def test_confluent_encoding_from_the_command_line_flags(broker, capsys) -> None:
+    """``--value-encoding confluent --schema-registry-url``: values in the Confluent wire
+    format, schemas registered under <topic>-value in an HTTP stand-in for the Schema
+    Registry (none can be installed here); ``newsbeam inspect`` decodes them with it."""
     template = f"cf-{uuid.uuid4().hex[:6]}.{{route}}"
-    config = KafkaSinkConfig(client=KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers))
     with RegistryStandIn() as registry:
-        _run([SinkSpec("kafka", template)], config, value_encoding="confluent",
-             registry_url=registry.url)
+        flags = ["--value-encoding", "confluent", "--schema-registry-url", registry.url,
+                 "--bootstrap-servers", broker.bootstrap_servers]
+        with beam.Pipeline(options=PipelineOptions(RUNNER + flags)) as pipeline:
+            _ = (pipeline | beam.Create(_routed())
+                 | WriteRoutes([SinkSpec("kafka", template)]))  # settings from the flags
         expected = _by_route((r.route, r.record) for r in _routed())
         assert set(registry.subjects) == {f"{topic_for(template, r)}-value" for r in expected}
         assert len(registry.schemas) == 2, "one id per schema (article, dead_letter)"
         reader = SchemaRegistryClient(registry.url)
         got = _topics(broker.bootstrap_servers, template, expected, registry=reader)
         first = next(read_topic(broker.bootstrap_servers, topic_for(template, "energy")))
+        capsys.readouterr()
+        topic = topic_for(template, "dead_letter")
+        assert main(["inspect", "--schema-registry-url", registry.url, "--metadata",
+                     f"kafka://{broker.bootstrap_servers}/{topic}"]) == 0
+        printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert got == expected
     assert first.schema is None and "schema registry" in first.record["error"], (
         "without a registry a Confluent value is reported, not misread")
+    assert [(p["schema"], p["key"], p["record"]["id"]) for p in printed] == [
+        ("dead_letter", "d1", "d1")]
 
 
-def test_kafka_refusals_land_in_the_file_dead_letter_route(broker, tmp_path: Path) -> None:
+@pytest.mark.parametrize("bounded", [False, True], ids=["streaming-layout", "bounded-layout"])
+def test_kafka_refusals_land_in_the_file_dead_letter_route(broker, tmp_path: Path,
+                                                           bounded: bool) -> None:
     """A record the producer refuses (too large) is a DeadLetter of stage 'sink' in the
     files' dead_letter route, with its bytes and provenance; the others are delivered."""
     template = f"big-{uuid.uuid4().hex[:6]}.{{route}}"
     config = KafkaSinkConfig(client=KafkaClientSettings(
         bootstrap_servers=broker.bootstrap_servers, properties={"max_request_size": 1000}))
-    _run([SinkSpec("avro", str(tmp_path)), SinkSpec("kafka", template)], config, bounded=True)
+    _run([SinkSpec("avro", str(tmp_path)), SinkSpec("kafka", template)], config, bounded=bounded)
     letters = [DeadLetter.model_validate(r) for r in _files(tmp_path)["dead_letter"]]
     sink_letters = [d for d in letters if d.stage == "sink"]
     assert sink_letters and {d.error_class for d in sink_letters} == {"MessageSizeTooLargeError"}
