@@ -310,8 +310,24 @@ def test_compose_runs_kraft_kafka_registry_and_newsbeam_with_real_flags():
     assert not manifests.unknown_flags(command[1:])
     assert _flag_value(command, "--bootstrap-servers") in advertised
     topic = _flag_value(command, "--topic")
-    init = services["kafka-init"]["command"]
-    assert init[init.index("--topic") + 1] == topic
+    script = services["kafka-init"]["command"][0]
+    created = re.findall(r"^create (\S+) \d+$", script, re.M)
+    assert topic in created, f"kafka-init does not create the input topic {topic}"
+
+    # The Kafka sink: one topic per route, values registered in the Schema Registry.
+    from pipeline.routing import ROUTES
+
+    template = _flag_value(command, "--sink")
+    assert template.startswith("kafka:") and template.endswith(".{route}")
+    prefix = template.removeprefix("kafka:").removesuffix("{route}")
+    loop = re.search(r"for route in ([\w ]+); do\s+create \"(\S+)\$\$route\"", script)
+    assert loop and loop.group(2) == prefix
+    assert set(loop.group(1).split()) == set(ROUTES)
+    registry = services["schema-registry"]
+    url = _flag_value(command, "--schema-registry-url")
+    listener = registry["environment"]["SCHEMA_REGISTRY_LISTENERS"]
+    assert url == f"http://{registry['hostname']}:{listener.rsplit(':', 1)[1]}"
+    assert _flag_value(command, "--value-encoding") == "confluent"
 
     seeds = services["produce-seeds"]
     assert seeds["image"] == newsbeam["image"]
