@@ -75,6 +75,7 @@ def revise_text(reasons: list[str | None], feats: list[LineFeatures],
             classes.append("good")
         else:
             classes.append(_text_class(f))
+    _mark_link_lists(classes, feats, reasons)
     if "good" not in classes:
         # A brief with no full paragraph: keep what reads as sentences.
         for i, c in enumerate(classes):
@@ -99,8 +100,43 @@ def revise_text(reasons: list[str | None], feats: list[LineFeatures],
             prev, nxt = (_neighbour(classes, i, s, _SKIP_ALL) for s in (-1, 1))
             if prev == nxt == "bad":
                 reasons[i] = "context"
-        elif c == "bad" and reasons[i] is None:
+        elif c == "bad" and reasons[i] is None:  # low density, not a listed link
             reasons[i] = "low_density"
+
+
+def _mark_link_lists(classes: list[str], feats: list[LineFeatures],
+                     reasons: list[str | None]) -> None:
+    """Runs of 3+ headline-like lines (no sentence end) next to chrome: lists of links.
+
+    Teaser lists ("more news", "most read") are made of near-good lines that jusText's
+    rule keeps when prose lies on one side; a list that touches chrome on either side
+    is not the article's own (the article's bullet lists sit between paragraphs).
+    """
+    i = 0
+    while i < len(classes):
+        if not _list_like(classes[i], feats[i]):
+            i += 1
+            continue
+        run = [i]
+        j = i + 1
+        while j < len(classes) and (classes[j] == "transparent"
+                                    or _list_like(classes[j], feats[j])):
+            if classes[j] != "transparent":
+                run.append(j)
+            j += 1
+        headlines = sum(1 for k in run if feats[k].n_words >= 3)
+        if len(run) >= 3 and headlines >= 2:
+            before = _neighbour(classes, run[0], -1, _SKIP_ALL)
+            after = _neighbour(classes, run[-1], 1, _SKIP_ALL)
+            if "bad" in (before, after):
+                for k in run:
+                    classes[k] = "bad"
+                    reasons[k] = "link_list"
+        i = j
+
+
+def _list_like(cls: str, f: LineFeatures) -> bool:
+    return cls in ("short", "near") and not f.sentence_end and f.n_words <= 25
 
 
 def revise_extracted(reasons: list[str | None], feats: list[LineFeatures],

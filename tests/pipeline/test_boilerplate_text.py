@@ -143,3 +143,14 @@ def test_a_whole_page_read_as_text_keeps_the_article_only() -> None:
     assert len(result.paragraphs) == 7
     assert result.captions == ("Auf dieser Fläche am Stadtrand soll die Fabrik entstehen. "
                                "Foto: Jens Bauer",)
+
+
+def test_headline_lists_next_to_chrome_go_even_without_a_known_heading() -> None:
+    prose = PROSE["nn"] + " " + PROSE["nn"]
+    text = "\n".join([prose, prose + " Slutt.", "Korkeasaaren karhut heräsivät jo tänä vuonna",
+                      "Talviunet jäivät poikkeuksellisen lyhyiksi kaikilla",
+                      "Uusi silta avataan ensi viikolla keskustassa",
+                      "© 2026 Example Media"])
+    result = clean_text(text)
+    assert result.paragraphs == [prose, prose + " Slutt."]
+    assert result.stats().reasons == {"link_list": 3, "rights": 1}
