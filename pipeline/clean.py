@@ -99,8 +99,9 @@ class _CleanArticlesFn(beam.DoFn):
 
     LEARNER = ReadModifyWriteStateSpec("site_chrome", BytesCoder())
 
-    def __init__(self, window: int, min_articles: int, min_share: float, max_lines: int):
-        self._config = (window, min_articles, min_share, max_lines)
+    def __init__(self, window: int, min_articles: int, min_share: float, max_lines: int,
+                 max_age_s: float):
+        self._config = (window, min_articles, min_share, max_lines, max_age_s)
         self._rules: Rules | None = None
         self._cache: OrderedDict[str, tuple[bytes, SiteChromeLearner]] = OrderedDict()
         self._generation = 0
@@ -139,7 +140,7 @@ class _CleanArticlesFn(beam.DoFn):
         def compute(a: Article) -> Article:
             content = extract_content(a.body, a.html, a.url, metadata=_needs_metadata(a))
             learner = self._learner(site, learner_state.read())
-            chrome = learner.observe(content.lines)
+            chrome = learner.observe(content.lines, at=a.processed_at.timestamp())
             learned.append(learner)
             doc = clean_content(content, title=a.title or None, site_chrome=chrome,
                                 rules=self._rules)
@@ -159,21 +160,24 @@ class _CleanArticlesFn(beam.DoFn):
 class CleanArticles(beam.PTransform):
     """Strip boilerplate from articles; returns a DoOutputsTuple (ARTICLES, DEAD_LETTER).
 
-    ``site_window`` recent articles per site are remembered (bounded state); a line is
-    learned chrome when it recurs in at least ``min_articles`` of them and in at least
+    ``site_window`` recent articles per site are remembered (bounded state), none older
+    than ``site_max_age_days`` (by processing time, evicted lazily); a line is learned
+    chrome when it recurs in at least ``min_articles`` of them and in at least
     ``min_share`` of the window.
     """
 
     def __init__(self, site_window: int = 200, min_articles: int = 3,
                  min_share: float = 0.02, max_lines_per_article: int = 300,
-                 label: str | None = None) -> None:
+                 site_max_age_days: float = 30.0, label: str | None = None) -> None:
         super().__init__(label)
         if site_window < 1 or max_lines_per_article < 1:
             raise ValueError("CleanArticles needs site_window >= 1 and "
                              "max_lines_per_article >= 1: per-site state must be bounded")
-        if min_articles < 2 or not 0.0 <= min_share <= 1.0:
-            raise ValueError("CleanArticles needs min_articles >= 2 and 0 <= min_share <= 1")
-        self._args = (site_window, min_articles, min_share, max_lines_per_article)
+        if min_articles < 2 or not 0.0 <= min_share <= 1.0 or site_max_age_days <= 0:
+            raise ValueError("CleanArticles needs min_articles >= 2, 0 <= min_share <= 1 "
+                             "and site_max_age_days > 0")
+        self._args = (site_window, min_articles, min_share, max_lines_per_article,
+                      site_max_age_days * 86400.0)
 
     def expand(self, articles):
         return (

@@ -74,4 +74,16 @@ def test_serialised_state_has_a_hard_size_bound() -> None:
     learner = SiteChromeLearner(window=20, max_lines=30)
     for n in range(100):
         learner.observe([f"article {n} line {k} with its own words" for k in range(80)])
-    assert len(learner.to_bytes()) == 28 + 20 * (4 + 5 * 30)  # header + full window
+    assert len(learner.to_bytes()) == 36 + 20 * (12 + 5 * 30)  # header + full window
+
+
+def test_old_articles_expire_lazily_by_age() -> None:
+    learner = SiteChromeLearner(window=100, max_age_s=3600)
+    for n in range(3):
+        learner.observe(story(n), at=1000.0 + n)
+    assert line_key(FOOTER) in learner.observe(story(3), at=1010.0)
+    # A day later, the old articles are gone: the footer must be seen again to count.
+    assert not learner.observe(story(4), at=90_000.0)
+    assert len(learner) == 1
+    copy = SiteChromeLearner.from_bytes(learner.to_bytes())
+    assert copy.max_age_s == 3600 and len(copy) == 1
