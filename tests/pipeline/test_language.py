@@ -83,3 +83,13 @@ def test_normalise_language() -> None:
 def test_module_level_function_matches_detector() -> None:
     assert detect_language(TEXTS["vi"])[0] == "vi"
     assert detect_language("", hint="fr") == ("fr", 1.0)
+
+
+@pytest.mark.parametrize("headline, lang", [
+    ("OIL PRICES RISE AS OPEC AGREES TO CUT OUTPUT", "en"),
+    ("Regjeringen vil kutte skatten på strøm", "nb"),
+    ("Giá xăng dầu tăng mạnh từ chiều nay", "vi"),
+    ("Правительство повысит налоги в следующем году", "ru"),
+])
+def test_headlines(detector: LanguageDetector, headline: str, lang: str) -> None:
+    assert detector.detect(headline)[0] == lang
