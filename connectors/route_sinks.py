@@ -197,7 +197,10 @@ class WriteRoutes(beam.PTransform):
         ours = routed.pipeline._options.view_as(NewsbeamOptions)
 
         def pick(value: Any, flag: str, default: Any) -> Any:
-            return value if value is not None else getattr(ours, flag, None) or default
+            if value is not None:
+                return value
+            from_flag = getattr(ours, flag, None)
+            return from_flag if from_flag is not None else default
 
         return {
             "bounded": self._bounded if self._bounded is not None else _auto_bounded(routed),

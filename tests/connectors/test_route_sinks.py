@@ -156,3 +156,9 @@ def test_layout_choice_and_option_checks(tmp_path: Path) -> None:
                 [SinkSpec("kafka", "t.{route}")], value_encoding="confluent")
     with pytest.raises(ValueError, match="no sink"):
         WriteRoutes([])
+    flagged = beam.Pipeline(options=PipelineOptions(
+        RUNNER + ["--file-window-seconds", "0", "--file-shards", "7"])) | beam.Create([1])
+    settings = WriteRoutes([SinkSpec("avro", str(tmp_path))])._settings(flagged)
+    assert (settings["window_seconds"], settings["shards"]) == (0, 7), "flags, 0 included"
+    assert WriteRoutes([SinkSpec("avro", str(tmp_path))], file_shards=2)._settings(
+        flagged)["shards"] == 2, "an argument wins over the flag"
