@@ -87,9 +87,13 @@ def test_module_level_function_matches_detector() -> None:
 
 @pytest.mark.parametrize("headline, lang", [
     ("OIL PRICES RISE AS OPEC AGREES TO CUT OUTPUT", "en"),
+    ("U.S. HOUSE PANEL CUTS SDI FUNDS", "en"),  # the full model says Nigerian Pidgin
+    ("PHILLIPS PETROLEUM UNIT BUYS GAS FIELD", "en"),  # ... and Latin
     ("Regjeringen vil kutte skatten på strøm", "nb"),
     ("Giá xăng dầu tăng mạnh từ chiều nay", "vi"),
     ("Правительство повысит налоги в следующем году", "ru"),
 ])
 def test_headlines(detector: LanguageDetector, headline: str, lang: str) -> None:
-    assert detector.detect(headline)[0] == lang
+    code, confidence = detector.detect(headline)
+    assert code == lang
+    assert confidence < 0.75  # a headline is little evidence, and the confidence says so
