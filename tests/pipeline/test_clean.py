@@ -69,10 +69,17 @@ def test_transform_cleans_learns_site_chrome_and_routes_dead_letters() -> None:
     # The same footer on another site is never learned for it: state is per site.
     site_b = [article(100, f"{PROSE}b.\n{footer}\n{PROSE * 2}", source="b")]
     empty = article(200, "Share\nNo data", source="c")
+    page = article(300, html=next(SEEDS.glob("101_*.html")).read_text(encoding="utf-8"),
+                   url="https://www.northportcourier.example/x")
     with TestPipeline() as p:
-        out = p | beam.Create(site_a + site_b + [empty]) | "CleanArticles" >> CleanArticles(
+        out = p | beam.Create(site_a + site_b + [empty, page]) | "CleanArticles" >> CleanArticles(
             site_window=50)
-        footers = out[ARTICLES] | beam.Map(lambda a: (a.source, footer in a.body,
+        pages = out[ARTICLES] | beam.Filter(lambda a: a.id == "a300") | beam.Map(
+            lambda a: (a.title, a.author, a.html, len(a.captions), "Advertisement" in a.body))
+        assert_that(pages, equal_to([("Harbour council approves landing site for offshore "
+                                      "wind cable", "Maria Ellison", None, 1, False)]),
+                    label="html")
+        footers = out[ARTICLES] | beam.Filter(lambda a: a.id != "a300") | beam.Map(lambda a: (a.source, footer in a.body,
                                                       a.boilerplate.reasons.get("site_chrome", 0)))
         assert_that(footers | "Count" >> beam.combiners.Count.PerElement(),
                     equal_to([(("a", True, 0), 2), (("a", False, 1), 4), (("b", True, 0), 1)]),
