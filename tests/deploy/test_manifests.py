@@ -162,6 +162,20 @@ def test_flink_worker_pool_sidecar_serves_the_external_environment():
     assert pool["resources"]["requests"]["memory"] and pool["resources"]["limits"]["memory"]
 
 
+@pytest.mark.parametrize("part", ["podTemplate", "jobManager", "taskManager"])
+def test_flink_pod_templates_are_valid_kubernetes_pods(part):
+    """The operator merges these into the Flink pods: they must be valid Pod specs."""
+    import kubernetes_validate
+
+    spec = manifests.flink_deployment()["spec"]
+    template = spec.get(part, {}) if part == "podTemplate" else spec[part].get("podTemplate", {})
+    if not template:
+        pytest.skip(f"no {part} pod template")
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"newsbeam-{part.lower()}"},
+           "spec": template["spec"]}
+    kubernetes_validate.validate(pod, kubernetes_validate.latest_version(), strict=True)
+
+
 def test_flink_driver_flags_exist():
     unknown = manifests.unknown_flags(manifests.flink_driver_argv(),
                                       also_known=manifests.FLINK_JAVA_OPTIONS)
@@ -275,11 +289,14 @@ def test_compose_file_follows_the_compose_specification():
 
 
 def _compose_cli() -> list[str] | None:
-    docker = shutil.which("docker")
-    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
-        return [docker, "compose"]
-    standalone = shutil.which("docker-compose")
-    return [standalone] if standalone else None
+    """Docker Compose v2 (the plugin, or a v2 standalone binary); v1 predates the spec."""
+    for cli in (["docker", "compose"], ["docker-compose"]):
+        if not shutil.which(cli[0]):
+            continue
+        version = subprocess.run([*cli, "version", "--short"], capture_output=True, text=True)
+        if version.returncode == 0 and version.stdout.strip().lstrip("v").startswith("2"):
+            return cli
+    return None
 
 
 def test_docker_compose_config_accepts_the_file():
