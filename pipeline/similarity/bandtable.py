@@ -6,12 +6,15 @@ article, 8 GB per million. Here a slot is a ``uint32`` key plus an ``int64`` val
 two flat arrays (open addressing, linear probing, load factor 0.25-0.6): ~25 bytes per
 band key, ~1.6 KB per canonical article.
 
+Each distinct key has one slot. A key shared by several articles (a popular bucket)
+keeps its values in a small Python list on the side, and its slot says so: probing
+never walks through a run of equal keys, so a hot bucket costs one list, not a long
+probe sequence for every lookup.
+
 Keys are truncated to 32 bits: two different band keys may collide, which only adds a
 candidate that verification against the canonical signature then rejects; it can never
-hide a true candidate. Values are sequence numbers; one key may hold many values (all
-articles that share that band). Removal leaves a tombstone; a rebuild drops them when
-occupied slots pass the load limit. All operations are vectorised over a whole
-article's keys at once.
+hide a true candidate. Removal leaves a tombstone; a rebuild drops them when occupied
+slots pass the load limit. Probing is vectorised over a whole article's keys at once.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ __all__ = ["BandTable"]
 
 _EMPTY = -1
 _TOMB = -2
+_SHARED = -3  # the key's values are in ``_shared[key]``
 _MAX_LOAD = 0.6
 _MIN_CAPACITY = 1024
 
@@ -30,11 +34,15 @@ class BandTable:
     """Multi-map ``band key -> seqs`` with vectorised add, lookup and remove."""
 
     def __init__(self, capacity: int = _MIN_CAPACITY) -> None:
+        self._alloc(capacity)
+        self._shared: dict[int, list[int]] = {}
+        self._live = 0   # (key, value) mappings
+
+    def _alloc(self, capacity: int) -> None:
         capacity = max(_MIN_CAPACITY, 1 << (int(capacity) - 1).bit_length())
         self._keys = np.zeros(capacity, dtype=np.uint32)
         self._vals = np.full(capacity, _EMPTY, dtype=np.int64)
-        self._used = 0   # live + tombstones
-        self._live = 0
+        self._used = 0   # slots not EMPTY (keys and tombstones)
 
     def __len__(self) -> int:
         return self._live
@@ -46,7 +54,7 @@ class BandTable:
     @staticmethod
     def _fold(keys: list[int] | np.ndarray) -> np.ndarray:
         arr = np.asarray(keys, dtype=np.uint64)
-        return ((arr >> np.uint64(32)) ^ (arr & np.uint64(0xFFFFFFFF))).astype(np.uint32)
+        return np.unique(((arr >> np.uint64(32)) ^ (arr & np.uint64(0xFFFFFFFF))).astype(np.uint32))
 
     def _start(self, keys32: np.ndarray) -> np.ndarray:
         mask = np.uint64(len(self._keys) - 1)
@@ -54,72 +62,103 @@ class BandTable:
             mixed = keys32.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
         return ((mixed >> np.uint64(29)) & mask).astype(np.int64)
 
-    def add(self, keys: list[int] | np.ndarray, value: int) -> None:
-        """Map every key to ``value`` (duplicates of a key within ``keys`` are kept once)."""
-        keys32 = np.unique(self._fold(keys))
-        if (self._used + len(keys32)) > _MAX_LOAD * len(self._keys):
-            self._rebuild(self._live + len(keys32))
-        self._insert32(keys32, np.full(len(keys32), value, dtype=np.int64))
+    def _find(self, keys32: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(slot of each key or -1, first reusable slot on its probe path or -1)."""
+        n = len(keys32)
+        pos, mask = self._start(keys32), len(self._keys) - 1
+        where = np.full(n, -1, dtype=np.int64)
+        free = np.full(n, -1, dtype=np.int64)
+        active = np.arange(n)
+        while len(active):
+            p = pos[active]
+            vals = self._vals[p]
+            tomb = (vals == _TOMB) & (free[active] < 0)
+            free[active[tomb]] = p[tomb]
+            hit = (vals != _EMPTY) & (vals != _TOMB) & (self._keys[p] == keys32[active])
+            where[active[hit]] = p[hit]
+            empty = vals == _EMPTY
+            first_empty = empty & (free[active] < 0)
+            free[active[first_empty]] = p[first_empty]
+            active = active[~hit & ~empty]
+            pos[active] = (pos[active] + 1) & mask
+        return where, free
 
     def lookup(self, keys: list[int] | np.ndarray) -> np.ndarray:
         """All values stored under any of ``keys`` (unique, sorted)."""
         keys32 = self._fold(keys)
-        pos = self._start(keys32)
-        mask = len(self._keys) - 1
-        found: list[np.ndarray] = []
-        active = np.arange(len(keys32))
-        while len(active):
-            p = pos[active]
-            vals = self._vals[p]
-            hit = (vals >= 0) & (self._keys[p] == keys32[active])
-            if hit.any():
-                found.append(vals[hit])
-            active = active[vals != _EMPTY]
-            pos[active] = (pos[active] + 1) & mask
-        if not found:
-            return np.empty(0, dtype=np.int64)
-        return np.unique(np.concatenate(found))
+        where, _ = self._find(keys32)
+        vals = self._vals[where[where >= 0]]
+        parts = [vals[vals >= 0]]
+        for key in keys32[where >= 0][vals == _SHARED].tolist():
+            parts.append(np.asarray(self._shared[key], dtype=np.int64))
+        return np.unique(np.concatenate(parts))
+
+    def add(self, keys: list[int] | np.ndarray, value: int) -> None:
+        """Map every key to ``value``."""
+        keys32 = self._fold(keys)
+        if self._used + len(keys32) > _MAX_LOAD * len(self._keys):
+            self._rebuild(self._used + len(keys32))
+        self._insert(keys32, np.full(len(keys32), value, dtype=np.int64))
+
+    def _insert(self, keys32: np.ndarray, values: np.ndarray) -> None:
+        while len(keys32):
+            where, free = self._find(keys32)
+            for slot, key, value in zip(where[where >= 0].tolist(), keys32[where >= 0].tolist(),
+                                        values[where >= 0].tolist(), strict=True):
+                current = int(self._vals[slot])
+                if current == _SHARED:
+                    self._shared[key].append(value)
+                else:
+                    self._shared[key] = [current, value]
+                    self._vals[slot] = _SHARED
+            self._live += int(np.count_nonzero(where >= 0))
+            new = where < 0
+            slots, keys32, values = free[new], keys32[new], values[new]
+            # new keys racing for one free slot: the first takes it, the rest probe again
+            _, first = np.unique(slots, return_index=True)
+            take = np.zeros(len(slots), dtype=bool)
+            take[first] = True
+            self._used += int(np.count_nonzero(self._vals[slots[take]] == _EMPTY))
+            self._keys[slots[take]] = keys32[take]
+            self._vals[slots[take]] = values[take]
+            self._live += int(np.count_nonzero(take))
+            keys32, values = keys32[~take], values[~take]
 
     def remove(self, keys: list[int] | np.ndarray, value: int) -> None:
         """Drop the mapping of each key to ``value`` (absent ones are ignored)."""
-        keys32 = np.unique(self._fold(keys))
-        pos = self._start(keys32)
-        mask = len(self._keys) - 1
-        active = np.arange(len(keys32))
-        while len(active):
-            p = pos[active]
-            vals = self._vals[p]
-            hit = (vals == value) & (self._keys[p] == keys32[active])
-            self._vals[p[hit]] = _TOMB
-            self._live -= int(np.count_nonzero(hit))
-            active = active[~hit & (vals != _EMPTY)]
-            pos[active] = (pos[active] + 1) & mask
+        keys32 = self._fold(keys)
+        where, _ = self._find(keys32)
+        for slot, key in zip(where[where >= 0].tolist(), keys32[where >= 0].tolist(), strict=True):
+            current = int(self._vals[slot])
+            if current == value:
+                self._vals[slot] = _TOMB
+                self._live -= 1
+            elif current == _SHARED and value in self._shared[key]:
+                rest = self._shared[key]
+                rest.remove(value)
+                self._live -= 1
+                if len(rest) == 1:
+                    self._vals[slot] = rest[0]
+                    del self._shared[key]
 
     def _rebuild(self, need: int) -> None:
-        live = self._vals >= 0
-        keys, vals = self._keys[live], self._vals[live]
-        capacity = max(_MIN_CAPACITY, 1 << (int(need / 0.3) - 1).bit_length())
-        self._keys = np.zeros(capacity, dtype=np.uint32)
-        self._vals = np.full(capacity, _EMPTY, dtype=np.int64)
-        self._used = self._live = 0
-        self._insert32(keys, vals)
-
-    def _insert32(self, keys32: np.ndarray, values: np.ndarray) -> None:
-        pos = self._start(keys32)
-        mask = len(self._keys) - 1
-        pending = np.arange(len(keys32))
-        while len(pending):
+        occupied = self._vals >= 0
+        shared = self._vals == _SHARED
+        keys = np.concatenate([self._keys[occupied], self._keys[shared]])
+        vals = np.concatenate([self._vals[occupied], self._vals[shared]])
+        live = int(np.count_nonzero(occupied) + np.count_nonzero(shared))
+        self._alloc(max(need, live) / 0.3)
+        pos, mask = self._start(keys), len(self._keys) - 1
+        pending = np.arange(len(keys))
+        while len(pending):  # distinct keys into an empty table: first free slot wins
             p = pos[pending]
-            free = self._vals[p] < 0
-            # two pending keys may probe the same free slot: the first takes it
+            free = self._vals[p] == _EMPTY
             _, first = np.unique(p, return_index=True)
             take = np.zeros(len(pending), dtype=bool)
             take[first] = True
             take &= free
-            slots = p[take]
-            self._used += int(np.count_nonzero(self._vals[slots] == _EMPTY))
-            self._keys[slots] = keys32[pending[take]]
-            self._vals[slots] = values[pending[take]]
-            self._live += len(slots)
+            self._keys[p[take]] = keys[pending[take]]
+            self._vals[p[take]] = vals[pending[take]]
             pending = pending[~take]
             pos[pending] = (pos[pending] + 1) & mask
+        self._used = len(keys)
