@@ -100,6 +100,22 @@ def template_argv(argv: Sequence[str], parser: argparse.ArgumentParser | None = 
     return out
 
 
+def _check_flags(argv: list[str]) -> None:
+    """Values checked by ``newsbeam run``'s parser (it exits with its own message), and no
+    abbreviated newsbeam flag: argparse would accept ``--bootstrap`` for
+    ``--bootstrap-servers`` but Beam's options parser does not, and the pipeline would
+    silently use the default."""
+    parser = run_parser()
+    parser.allow_abbrev = False
+    _, rest = parser.parse_known_args(argv)
+    ours = [o for action in parser._actions for o in action.option_strings]
+    for item in rest:
+        name = item.split("=", 1)[0]
+        matches = [o for o in ours if name.startswith("--") and o.startswith(name)]
+        if matches:
+            parser.error(f"{name}: spell the flag out ({' or '.join(matches)})")
+
+
 @contextlib.contextmanager
 def capturing_pipelines(captured: list[beam.Pipeline]) -> Iterator[None]:
     """While active, ``pipeline.jobs`` appends each pipeline it builds to ``captured``
@@ -127,7 +143,7 @@ def build_pipeline(argv: Sequence[str]) -> beam.Pipeline:
     from pipeline import jobs
 
     argv = template_argv(argv)
-    run_parser().parse_known_args(argv)  # exits with the CLI's own message on a bad flag
+    _check_flags(argv)
     if "--streaming" not in argv:
         # Dataflow refuses an unbounded source in batch mode; Flink would switch by itself.
         argv.append("--streaming")
@@ -143,10 +159,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     pipeline = build_pipeline(sys.argv[1:] if argv is None else argv)
     result = pipeline.run()  # submits; deliberately no wait_until_finish()
+    # No state query: on Flink the in-JobManager job service stops once it has handed the
+    # job over, so a status call could race with its shutdown.
     job_id = getattr(result, "job_id", None)
-    _log.info("pipeline submitted (runner %s, job %s, state %s)",
-              type(pipeline.runner).__name__, job_id() if callable(job_id) else job_id,
-              result.state)
+    _log.info("pipeline submitted (runner %s, job %s)", type(pipeline.runner).__name__,
+              job_id() if callable(job_id) else getattr(result, "_job_id", "?"))
     return 0
 
 

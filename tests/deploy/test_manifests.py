@@ -46,10 +46,11 @@ def test_template_parameters_map_to_run_flags():
     assert launcher.template_argv(["--no_commit_offsets=false"]) == []
 
 
-def test_launcher_refuses_an_unknown_value():
+@pytest.mark.parametrize("bad", ["--timestamp-policy=wall-clock", "--bootstrap=kafka:9092"])
+def test_launcher_refuses_bad_or_abbreviated_flags(bad, capsys):
     with pytest.raises(SystemExit):
-        manifests.launcher().build_pipeline(["--timestamp-policy=wall-clock",
-                                             "--output-dir=/tmp/x"])
+        manifests.launcher().build_pipeline([bad, "--topic=articles", "--output-dir=/tmp/x"])
+    assert "newsbeam run: error" in capsys.readouterr().err
 
 
 # --- images ------------------------------------------------------------------------------
