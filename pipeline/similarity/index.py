@@ -104,8 +104,8 @@ class DedupIndex:
         self._by_id: dict[str, int] = {}
         # key -> seqs of the entries that carry it, oldest first; a lookup takes the oldest
         # *live* one, a function of the live set alone, so eviction order cannot matter
-        self._body: dict[int, list[int]] = {}
-        self._url: dict[int, list[int]] = {}  # canonical-URL keys and credited source keys
+        self._body: dict[int, int | list[int]] = {}
+        self._url: dict[int, int | list[int]] = {}  # canonical-URL and credited-source keys
         self._bands = BandTable()         # canonical articles' LSH bands -> seqs
         self._anchor_bands = BandTable()  # canonical articles' anchor bands -> seqs
         self._next_seq = 0
@@ -221,10 +221,11 @@ class DedupIndex:
         hit = self._first_live(self._url, skey)
         return hit.root if hit is not None else None
 
-    def _first_live(self, table: dict[int, list[int]], key: int | None) -> Entry | None:
+    def _first_live(self, table: dict[int, int | list[int]], key: int | None) -> Entry | None:
         if key is None:
             return None
-        for seq in table.get(key, ()):
+        seqs = table.get(key, ())
+        for seq in (seqs,) if isinstance(seqs, int) else seqs:
             entry = self._live(seq)
             if entry is not None:
                 return entry
@@ -290,7 +291,7 @@ class DedupIndex:
         for table, key in ((self._body, entry.body_key), (self._url, entry.url_key),
                            (self._url, entry.source_key)):
             if key is not None:
-                table.setdefault(key, []).append(entry.seq)
+                _link(table, key, entry.seq)
         if entry.canonical is None and entry.signature is not None:
             self._bands.add(band_keys(entry.signature, cfg.bands, cfg.rows), entry.seq)
         if entry.canonical is None and entry.anchor_signature is not None:
@@ -337,14 +338,27 @@ def hash_token(token: str) -> int:
     return xxhash.xxh3_64_intdigest(token.encode("utf-8"))
 
 
-def _unlink(table: dict[int, list[int]], keys: list[int], seq: int) -> None:
+def _link(table: dict[int, int | list[int]], key: int, seq: int) -> None:
+    """Add ``seq`` under ``key``: a bare int for the usual single entry, a list beyond."""
+    current = table.get(key)
+    if current is None:
+        table[key] = seq
+    elif isinstance(current, int):
+        table[key] = [current, seq]
+    else:
+        current.append(seq)
+
+
+def _unlink(table: dict[int, int | list[int]], keys: list[int], seq: int) -> None:
     for key in keys:
-        bucket = table.get(key)
-        if bucket is None:
+        current = table.get(key)
+        if current is None:
             continue
-        try:
-            bucket.remove(seq)
-        except ValueError:
+        if isinstance(current, int):
+            if current == seq:
+                del table[key]
             continue
-        if not bucket:
-            del table[key]
+        if seq in current:
+            current.remove(seq)
+        if len(current) == 1:
+            table[key] = current[0]
