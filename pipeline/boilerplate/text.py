@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from pipeline.boilerplate.context import is_good, revise_extracted, revise_text
@@ -51,7 +51,6 @@ class TextCleaning:
     captions: tuple[str, ...] = ()
     source_url: str | None = None
     headline: str | None = None
-    reasons_order: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def paragraphs(self) -> list[str]:
@@ -113,8 +112,10 @@ def clean_text(text: str, *, title: str | None = None,
     after_image = False
     in_related = False
     seen: set[str] = set()
+    prose_seen = False  # a good line came before: a title match further down is prose
     for i, (line, f) in enumerate(zip(lines, feats, strict=True)):
         prev_image, after_image = after_image, False
+        prose_above, prose_seen = prose_seen, prose_seen or good[i]
         folded = line.casefold()
         if _TABLE_ROW.fullmatch(line):
             continue  # a table the extractor kept is content; the context pass skips it
@@ -161,7 +162,7 @@ def clean_text(text: str, *, title: str | None = None,
             reasons[i] = "related"
             in_related = True
             continue
-        if title_key and folded == title_key and not any(good[:i]):
+        if title_key and folded == title_key and not prose_above:
             reasons[i] = "title"
             continue
         if f.chars <= 80 and f.has_date and not f.sentence_end and (
