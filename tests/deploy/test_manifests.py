@@ -364,3 +364,32 @@ def test_readme_covers_the_deployment_questions_and_names_real_files():
     for path in set(re.findall(r"`(deploy/[\w./-]+)`", text)):
         assert (ROOT / path).exists(), f"README names {path}, which does not exist"
     assert not [p for p in Path(DEPLOY).rglob("*") if p.name.endswith((".orig", ".rej"))]
+
+
+def test_template_names_do_not_shadow_beam_options():
+    """The launcher rewrites ``--name`` for every newsbeam flag: no Beam option may share it.
+
+    ``bootstrap_servers`` is the known exception: Beam's KafkaStreamsRunnerOptions declares
+    ``--bootstrap_servers`` with the same dest as our ``--bootstrap-servers``, and
+    ``PipelineOptions.view_as(KafkaOptions)`` ignores that spelling (the pipeline would use
+    the default broker), so the launcher must translate it.
+    """
+    import argparse
+
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from connectors.kafka_options import KafkaOptions
+    from pipeline.options import NewsbeamOptions
+
+    launcher = manifests.launcher()
+    ours = set(launcher._template_names(launcher.run_parser()))
+    beam = set()
+    for cls in PipelineOptions.__subclasses__():
+        if cls in (KafkaOptions, NewsbeamOptions):
+            continue
+        parser = argparse.ArgumentParser(conflict_handler="resolve")
+        cls._add_argparse_args(parser)
+        beam.update(o.lstrip("-").replace("-", "_") for a in parser._actions
+                    for o in a.option_strings)
+    assert ours & beam == {"bootstrap_servers"}
+    assert launcher.template_argv(["--bootstrap_servers=b:9092"]) == ["--bootstrap-servers=b:9092"]
