@@ -151,6 +151,7 @@ class _DeduplicateFn(beam.DoFn):
         self._cache[key] = (token, index)
 
 
+@beam.typehints.with_input_types(Article)
 class DeduplicateArticles(beam.PTransform):
     """``Article``s -> outputs ``articles`` (duplicates marked) and ``dead_letter``.
 

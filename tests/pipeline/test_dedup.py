@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import apache_beam as beam
@@ -58,6 +59,17 @@ def test_transform_marks_exact_and_near_duplicates() -> None:
             ("a", None, None), ("b", None, None), ("c", "a", "exact_body"),
             ("d", "a", "near_duplicate")]), label="decisions")
         assert_that(out[DEAD_LETTER], equal_to([]), label="no_dead_letters")
+
+
+def test_transform_forgets_after_the_ttl_on_event_time() -> None:
+    week = 7 * 24 * 60
+    articles = [make("a", STORY), make("b", STORY, minutes=week + 1),
+                make("c", STORY.lower(), minutes=week + 2)]
+    with TestPipeline() as p:
+        out = p | beam.Create(articles, reshuffle=False) | DeduplicateArticles(
+            ttl=timedelta(days=7))
+        assert_that(out.articles | beam.Map(summary), equal_to([
+            ("a", None, None), ("b", None, None), ("c", "b", "exact_body")]))
 
 
 def test_transform_dead_letters_a_record_the_core_cannot_read() -> None:
@@ -167,3 +179,19 @@ def test_restart_and_worker_moves_keep_state(monkeypatch: pytest.MonkeyPatch) ->
     got += _feed(_worker(transform), bag, meta, articles[25:])  # a restarted worker
     assert [summary(a) for a in got] == expected
     assert len(bag.items) < len(articles)  # expired entries were compacted away
+
+
+def test_bounded_replay_in_order_reaches_the_streaming_decisions() -> None:
+    # the replay graph swaps every stateful ParDo for GroupByKey + the same DoFn over
+    # the key's records in replay order, with in-memory state (runners without state)
+    from pipeline.replay import RunStatefulInOrderOverride, replay_order
+
+    articles = _stream()
+    expected = [summary(a) for a in deduplicate_batch(sorted(articles, key=replay_order))]
+    shuffled = articles[:]
+    random.Random(5).shuffle(shuffled)
+    p = TestPipeline()
+    out = p | beam.Create(shuffled) | DeduplicateArticles()
+    assert_that(out.articles | beam.Map(summary), equal_to(expected))
+    p.replace_all([RunStatefulInOrderOverride()])
+    p.run().wait_until_finish()
