@@ -29,6 +29,9 @@ _log = logging.getLogger(__name__)
 def new_consumer(config: KafkaSourceConfig, *, with_group: bool) -> KafkaConsumer:
     """A consumer for ``assign()`` use: no auto-commit, no group membership."""
     kwargs = config.client.client_kwargs()
+    # Creating a consumer waits for the broker: during an outage that must fail fast (and
+    # be retried with backoff), not stall a bundle or its finalization for 30 s.
+    kwargs.setdefault("bootstrap_timeout_ms", config.probe_timeout_ms)
     kwargs.update(enable_auto_commit=False, auto_offset_reset="earliest",
                   group_id=config.group_id if with_group else None)
     return KafkaConsumer(**kwargs)

@@ -65,6 +65,8 @@ class PartitionReader:
         self._committer: KafkaConsumer | None = None
         self._states: dict[tuple[str, int], _PartitionState] = {}
         self._committed: dict[tuple[str, int], int] = {}
+        self._uncommitted: dict[tuple[str, int], int] = {}
+        self._commit_retry_at = 0.0
         self._commit_failures = Metrics.counter(METRICS_NAMESPACE, "commit_failures")
         self._broker_errors = Metrics.counter(METRICS_NAMESPACE, "broker_errors")
 
@@ -221,7 +223,7 @@ class PartitionReader:
 
     def _recovered(self, key, state: _PartitionState) -> None:
         if state.failures:
-            _log.warning("kafka reachable again, reading resumes", extra={
+            _log.info("kafka reachable again, reading resumes", extra={
                 "topic": key[0], "partition": key[1], "failed_attempts": state.failures})
             state.failures = 0
 
@@ -254,22 +256,34 @@ class PartitionReader:
             if state.mark is None or mark > state.mark:
                 state.mark = mark
 
-    def commit(self, tp: TopicPartition, offset: int) -> None:
-        """Commit ``offset`` (next to read) to the group; called on bundle finalization."""
-        key = (tp.topic, tp.partition)
-        if self._committed.get(key, -1) >= offset:
+    def commit(self, offsets: dict[tuple[str, int], int]) -> None:
+        """Commit next-to-read ``offsets`` to the group, in one request; called on bundle
+        finalization. Offsets whose commit failed before are retried with these."""
+        merged = dict(self._uncommitted)
+        for key, offset in offsets.items():
+            merged[key] = max(offset, merged.get(key, -1))
+        merged = {k: o for k, o in merged.items() if o > self._committed.get(k, -1)}
+        if not merged:
+            return
+        if time.monotonic() < self._commit_retry_at:
+            self._uncommitted = merged  # broker trouble: retried by a later finalization
             return
         try:
             if self._committer is None:
                 self._committer = new_consumer(self._config, with_group=True)
-            self._committer.commit({tp: OffsetAndMetadata(offset, "", -1)},
-                                   timeout_ms=self._config.probe_timeout_ms)
-            self._committed[key] = offset
+            self._committer.commit(
+                {TopicPartition(*k): OffsetAndMetadata(o, "", -1) for k, o in merged.items()},
+                timeout_ms=self._config.probe_timeout_ms)
         except KafkaError as exc:
-            # Not fatal: the next finalized bundle commits a later offset; a restart before
-            # then re-reads from the older commit (at-least-once).
+            # Not fatal: retried with the next finalized bundle; a restart before then
+            # re-reads from the older commit (at-least-once).
+            self._uncommitted = merged
+            self._commit_retry_at = time.monotonic() + self._config.backoff_max_seconds
             self._commit_failures.inc()
-            _log.warning("offset commit failed", extra={
-                "topic": tp.topic, "partition": tp.partition, "offset": offset,
+            _log.warning("offset commit failed, will retry", extra={
+                "offsets": {f"{t}[{p}]": o for (t, p), o in merged.items()},
                 "group_id": self._config.group_id, "error_class": type(exc).__name__,
                 "error": str(exc)})
+            return
+        self._committed.update(merged)
+        self._uncommitted = {}

@@ -24,7 +24,6 @@ from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTr
 from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.transforms.core import RestrictionProvider, WatermarkEstimatorProvider
 from apache_beam.utils.timestamp import MIN_TIMESTAMP, Duration, Timestamp
-from kafka import TopicPartition
 from kafka.errors import KafkaError
 
 from connectors.kafka_discovery import (
@@ -196,13 +195,20 @@ class ReadPartitions(beam.DoFn):
         delay = min(delays) if delays else min(1.0, config.discovery_interval_seconds)
         tracker.defer_remainder(Duration.of(delay))
 
+    def start_bundle(self) -> None:
+        self._bundle_offsets: dict[tuple[str, int], int] | None = None
+
     def _commit_on_finalize(self, bundle_finalizer, key: tuple[str, int],
                             last_claimed: int | None) -> None:
-        """Commit after the runner has durably committed this bundle's outputs."""
+        """Commit after the runner has durably committed this bundle's outputs: one
+        commit per bundle, of this bundle's offsets only (a later bundle may still be
+        running when a runner finalizes an earlier one)."""
         if last_claimed is None or not self._config.commit_offsets:
             return
-        tp, offset = TopicPartition(*key), last_claimed + 1
-        bundle_finalizer.register(lambda: self._reader.commit(tp, offset))
+        if self._bundle_offsets is None:
+            offsets = self._bundle_offsets = {}
+            bundle_finalizer.register(lambda: self._reader.commit(offsets))
+        self._bundle_offsets[key] = last_claimed + 1
 
 
 def _raise_watermark(watermark_estimator, mark: Timestamp | None) -> None:

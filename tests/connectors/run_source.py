@@ -49,8 +49,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--sleep-ms", type=int, default=0)
     args, rest = parser.parse_known_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(stream=sys.stderr)
+    logging.getLogger("connectors").setLevel(logging.INFO)
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)  # kafka-python logs every retry
     options = PipelineOptions(["--runner=FnApiRunner", *rest])
     config = options.view_as(KafkaOptions).source_config()
     with beam.Pipeline(options=options) as pipeline:

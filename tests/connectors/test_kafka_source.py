@@ -27,7 +27,7 @@ from connectors.kafka_settings import (
     parse_stop,
 )
 from connectors.kafka_source import ReadFromKafka
-from tests.connectors.conftest import create_topic, produce
+from tests.connectors.conftest import create_topic, produce, proxied_broker
 
 RUNNER = ["--runner=FnApiRunner"]
 REPO = Path(__file__).resolve().parents[2]
@@ -298,3 +298,36 @@ def test_new_topic_matching_the_pattern_is_read_without_restart(broker, tmp_path
     timer.join()
     assert sorted(read_json(tmp_path / "read.jsonl")) == sorted(expected)
     assert len(expected) == 16
+
+
+def test_connection_cut_for_20s_then_restored_loses_nothing(tmp_path):
+    """Every connection to the broker goes through a TCP proxy; the test cuts it for
+    ~20 s while records keep being produced (the producer buffers and retries), then
+    restores it: the job logs the outage, resumes by itself and reads every record."""
+    with proxied_broker() as proxy:
+        bootstrap = f"127.0.0.1:{proxy.port}"
+        topic = create_topic(bootstrap, 3)
+        produced = produce(bootstrap, topic, 30, 3)
+        out = tmp_path / "out.txt"
+        job = start_job(bootstrap, topic, "g-cut", out,
+                        "--kafka-property", "reconnect.backoff.max.ms=1000",
+                        "--kafka-property", "request.timeout.ms=5000")
+        try:
+            wait_for(lambda: set(produced) <= set(lines(out)), 30, "the first records")
+            proxy.cut()
+            late: list[tuple[int, int]] = []
+            during = threading.Thread(target=lambda: late.extend(produce(
+                bootstrap, topic, 30, 3, start=30, delivery_timeout_ms=60_000)))
+            during.start()
+            time.sleep(20)
+            proxy.restore()
+            during.join(40)
+            assert len(late) == 30
+            wait_for(lambda: set(produced + late) <= set(lines(out)), 40,
+                     "the records produced during the outage")
+        finally:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait(10)
+    log = Path(f"{out}.log").read_text()
+    assert "kafka unreachable or failing, retrying with backoff" in log
+    assert "kafka reachable again, reading resumes" in log
