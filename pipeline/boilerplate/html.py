@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import htmldate
 import lxml.html
 import trafilatura
 from lxml import etree
@@ -84,6 +85,25 @@ def _figcaptions(tree: lxml.html.HtmlElement) -> tuple[str, ...]:
     return tuple(captions)
 
 
+_NOT_NAMES = re.compile(
+    r"\b(publicado|published|posted|veröffentlicht|publié|publicerad|publisert|redaktion|"
+    r"newsroom|news|nachrichten|noticias|notícias|actualités|nyheter|staff|admin)\b", re.I)
+
+
+def _plausible_author(author: str | None, site_name: str | None) -> str | None:
+    """The page's author, unless it is the site's own name or a template fragment.
+
+    A wrong author is worse than none: downstream users group and search by it.
+    """
+    if not author:
+        return None
+    name = normalise_line(author).rstrip(".,;:")
+    if (len(name.split()) > 8 or any(c.isdigit() for c in name) or _NOT_NAMES.search(name)
+            or (site_name and name.casefold() == normalise_line(site_name).casefold())):
+        return None
+    return name or None
+
+
 def _load(html: str) -> lxml.html.HtmlElement | None:
     # lxml refuses str input carrying an XML encoding declaration.
     cleaned = re.sub(r"^\s*<\?xml[^>]*\?>", "", html)
@@ -106,18 +126,21 @@ def extract_html(html: str, url: str | None = None, *, metadata: bool = True,
     captions = _figcaptions(tree)
     canonical = _canonical(tree) if metadata else None
     published = _meta_published(tree) if metadata else None
-    # Dates: the page's own markup only; htmldate's extensive free-text search (via
-    # dateparser) costs more than the whole extraction and guesses more often.
+    # Dates: the page's markup first; htmldate's extensive free-text search (dateparser)
+    # costs about as much as the extraction, so it runs only for pages without one.
     doc = trafilatura.bare_extraction(
         tree, url=url, with_metadata=metadata, include_comments=False, include_tables=True,
         deduplicate=False, date_extraction_params=_DATE_PARAMS)
     if doc is None:
         return HtmlExtraction(text="", canonical_url=canonical, captions=captions)
     text = doc.text or ""
+    if metadata and published is None and not doc.date:
+        found = htmldate.find_date(html, extensive_search=True, original_date=True, url=url)
+        published = _parse_date(found)
     return HtmlExtraction(
         text=text,
         title=normalise_line(doc.title) if metadata and doc.title else None,
-        author=normalise_line(doc.author) if metadata and doc.author else None,
+        author=_plausible_author(doc.author, doc.sitename) if metadata else None,
         published_at=published or (_parse_date(doc.date) if metadata else None),
         canonical_url=canonical or (doc.url if metadata and doc.url and doc.url != url
                                     else None),
