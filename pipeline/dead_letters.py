@@ -47,7 +47,7 @@ def dead_letter(stage: str, exc: BaseException, payload: bytes,
                 provenance: Provenance) -> DeadLetter:
     error_class = exc.error_class if isinstance(exc, StageError) else type(exc).__name__
     message = str(exc) or error_class
-    identity = f"{stage}|{provenance.model_dump_json()}".encode()
+    identity = f"{stage}|{provenance.model_dump_json(exclude={'key', 'headers'})}".encode()  # bytes may be non-UTF-8
     return DeadLetter(
         id=hashlib.sha256(identity).hexdigest()[:32],
         stage=stage,
@@ -59,7 +59,7 @@ def dead_letter(stage: str, exc: BaseException, payload: bytes,
 
 
 def dead_letter_for_article(stage: str, exc: BaseException, article: Article) -> DeadLetter:
-    payload = json.dumps(_article_payload(article), ensure_ascii=False, default=str).encode()
+    payload = json.dumps(_article_payload(article), ensure_ascii=False, default=str).encode(errors="backslashreplace")  # lone surrogates
     return dead_letter(stage, exc, payload, article.provenance)
 
 

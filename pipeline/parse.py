@@ -60,18 +60,26 @@ def decode_raw_article(value: bytes | None, *, max_bytes: int = DEFAULT_MAX_MESS
             raise StageError("NotAnObject",
                              f"message is a JSON {type(datum).__name__}, expected an object")
     try:
-        return RawArticle.model_validate(datum)
+        raw = RawArticle.model_validate(datum)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'record'}: {err['msg']}"
             for err in exc.errors(include_url=False)
         )
         raise StageError("ValidationError", f"invalid article: {problems}") from exc
+    try:  # JSON may escape lone surrogates ("\\ud800"): no UTF-8 output could hold them
+        raw.model_dump_json()
+    except ValueError as exc:
+        raise StageError("InvalidUnicode", f"article text is not valid Unicode: {exc}") from exc
+    return raw
 
 
 def to_article(raw: RawArticle, message: RawMessage) -> Article:
     canonical = canonical_url(raw.url)
-    host = urlsplit(canonical).hostname
+    try:
+        host = urlsplit(canonical).hostname
+    except ValueError as exc:  # e.g. "http://[::1/x": later stages would split it again
+        raise StageError("InvalidUrl", f"url cannot be parsed: {exc}") from exc
     return Article(
         id=raw.id or derive_id(canonical),
         url=raw.url,
