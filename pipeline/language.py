@@ -35,6 +35,7 @@ from pipeline.models import Article
 
 __all__ = [
     "MIN_LETTERS",
+    "SHORT_LETTERS",
     "UNDETERMINED",
     "DetectLanguage",
     "LanguageDetector",
