@@ -24,7 +24,7 @@ from connectors.kafka_settings import KafkaSinkConfig
 from pipeline.dead_letters import dead_letter
 from pipeline.models import DeadLetter, Provenance
 
-__all__ = ["SINK_STAGE", "OutgoingRecord", "WriteToKafka"]
+__all__ = ["SINK_STAGE", "OutgoingRecord", "WriteToKafka", "sink_from_options"]
 
 _log = logging.getLogger(__name__)
 
@@ -111,3 +111,15 @@ class WriteToKafka(beam.PTransform):
         return (records
                 | "ProduceRecords" >> beam.ParDo(_ProduceFn(self._config))
                 .with_output_types(DeadLetter))
+
+
+def sink_from_options(options, default_topic: str) -> beam.PTransform:
+    """The Kafka sink the flags ask for (native, or ``--kafka-io=xlang``); both take
+    ``OutgoingRecord``s and return the ``DeadLetter``s (always empty with xlang)."""
+    from connectors.kafka_options import KafkaOptions
+
+    kafka = options.view_as(KafkaOptions)
+    if kafka.kafka_io == "xlang":
+        from connectors.xlang_kafka import XlangWriteToKafka
+        return XlangWriteToKafka(kafka.sink_config(), default_topic)
+    return WriteToKafka(kafka.sink_config())

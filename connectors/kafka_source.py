@@ -39,6 +39,7 @@ from connectors.kafka_settings import KafkaSourceConfig, StopKind
 from pipeline.models import RawMessage
 
 __all__ = ["METRICS_NAMESPACE", "ReadFromKafka", "ReadPartitions", "ReadPartitionsUnbounded",
+           "source_from_options",
            "StopAt"]
 
 _log = logging.getLogger(__name__)
@@ -248,3 +249,16 @@ class ReadFromKafka(beam.PTransform):
             | "Impulse" >> beam.Impulse()
             | "DiscoverPartitions" >> beam.ParDo(discover)
             | "ReadPartitions" >> beam.ParDo(read).with_output_types(RawMessage))
+
+
+def source_from_options(options) -> beam.PTransform:
+    """The Kafka source the flags ask for: native ``ReadFromKafka`` or, with
+    ``--kafka-io=xlang``, Beam's Java KafkaIO; both yield ``RawMessage``s."""
+    from connectors.kafka_options import KafkaOptions
+
+    kafka = options.view_as(KafkaOptions)
+    config = kafka.source_config()
+    if kafka.kafka_io == "xlang":
+        from connectors.xlang_kafka import XlangReadFromKafka
+        return XlangReadFromKafka(config)
+    return ReadFromKafka(config)
