@@ -114,7 +114,9 @@ def plan_ranges(facts: Mapping[tuple[str, int], PartitionFacts], start: StartPos
     """Ranges to read, sorted by partition. Pure: no broker, no clock.
 
     With ``max_records_per_range``, bounded ranges are cut into chunks of at most that
-    many offsets (for a replay that reshuffles them over workers).
+    many offsets (for a replay that reshuffles them over workers). Read chunks with
+    ``commit_offsets=False``: a later chunk finishing first would commit past records of
+    an earlier chunk that are not out yet.
     """
     ranges: list[PartitionRange] = []
     for tp in sorted(facts):

@@ -117,6 +117,10 @@ class PartitionReader:
         state = self._state(key)
         outcome = ReadOutcome(position)
         deadline = time.monotonic() + seconds
+        if position >= stop:  # an empty range (a partition the stop offsets do not list)
+            stop_at(stop)
+            outcome.done = True
+            return outcome
         try:
             consumer = self._consumer_for(key)
             if consumer.position(tp) != position:

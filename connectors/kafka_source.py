@@ -68,6 +68,15 @@ class _KafkaOffsetTracker(OffsetRestrictionTracker):
             return False
         return super().try_claim(position)
 
+    def try_split(self, fraction_of_remainder: float):
+        """Checkpoints only. A partition is read in order by one worker: splitting a
+        range would let a later part commit its offsets before an earlier part's records
+        are out, and a crash would then skip them. Parallelism is one range per
+        partition (or planned chunks, read without commits)."""
+        if fraction_of_remainder > 0:
+            return None
+        return super().try_split(fraction_of_remainder)
+
     def current_progress(self) -> RestrictionProgress:
         if self._range.stop == UNBOUNDED:  # backlog is reported as a metric instead
             return RestrictionProgress(completed=0, remaining=1)

@@ -16,10 +16,13 @@ from pathlib import Path
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.utils.timestamp import Duration, Timestamp
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 
 from connectors import kafka_discovery
+from connectors.kafka_ranges import UNBOUNDED
+from connectors.kafka_reader import PartitionReader
 from connectors.kafka_settings import (
     KafkaClientSettings,
     KafkaSourceConfig,
@@ -331,3 +334,40 @@ def test_connection_cut_for_20s_then_restored_loses_nothing(tmp_path):
     log = Path(f"{out}.log").read_text()
     assert "kafka unreachable or failing, retrying with backoff" in log
     assert "kafka reachable again, reading resumes" in log
+
+
+def test_watermark_follows_create_time_then_advances_while_idle(broker):
+    """The reader's watermark candidate is the newest CreateTime minus max delay; once
+    the partition has been caught up for idle_watermark_seconds it moves to wall time
+    minus max delay, so downstream windows close on an idle partition."""
+    topic = create_topic(broker.bootstrap_servers, 1)
+    base = 1_700_000_000_000
+    produce(broker.bootstrap_servers, topic, 5, 1, timestamp_ms=base)
+    config = source_config(broker.bootstrap_servers, topic, stop="never",
+                           max_delay_seconds=60, idle_watermark_seconds=0.5)
+    reader = PartitionReader(config)
+    try:
+        def read_once(position: int) -> tuple[list, object]:
+            gen = reader.read((topic, 0), position, UNBOUNDED, None, claim=lambda o: True,
+                              stop_at=lambda o: None, seconds=1.0)
+            values = []
+            while True:
+                try:
+                    values.append(next(gen))
+                except StopIteration as done:
+                    return values, done.value
+
+        values, outcome = read_once(0)
+        assert [v.value.provenance.offset for v in values] == list(range(5))
+        assert [v.timestamp.micros // 1000 for v in values] == [base + i * 1000 for i in range(5)]
+        assert reader.mark((topic, 0)) == Timestamp(micros=(base + 4000 - 60_000) * 1000)
+        assert outcome.position == 5 and not outcome.done
+
+        time.sleep(0.6)
+        before = Timestamp.now()
+        read_once(outcome.position)
+        read_once(outcome.position)
+        mark = reader.mark((topic, 0))
+        assert before - Duration.of(61) < mark <= Timestamp.now() - Duration.of(60)
+    finally:
+        reader.close()
