@@ -161,8 +161,9 @@ class WriteRoutes(beam.PTransform):
     (``--value-encoding``, ``--schema-registry-url``, ``--file-window-seconds``,
     ``--max-file-bytes``, ``--file-shards``, ``--bootstrap-servers``, ``--kafka-property``).
     ``bounded`` picks the file layout (``connectors.avro_files``); None decides from the
-    input (see ``_auto_bounded``). Returns ``{"files": paths, "sink_failures": DeadLetter}``
-    (the failures are already written; ``sink_failures`` only with a Kafka sink).
+    input (see ``_auto_bounded``). Returns ``files<i>`` (paths written by file sink ``i``),
+    ``encode_failures<i>`` and ``sink_failures<i>`` (``DeadLetter``s of Kafka sink ``i``,
+    already written to the dead-letter route: for monitoring, not to be written again).
     """
 
     def __init__(self, sinks: list[SinkSpec], avro_codec: str = "deflate", *,
@@ -222,47 +223,54 @@ class WriteRoutes(beam.PTransform):
         settings = self._settings(routed)
         kafka_sinks = [(i, s) for i, s in enumerate(self._sinks) if s.kind == "kafka"]
         avro_sinks = [(i, s) for i, s in enumerate(self._sinks) if s.kind == "avro"]
+        config = self._kafka_sink_config(routed) if kafka_sinks else None
         outputs: dict[str, beam.PCollection] = {}
 
-        failures = []
-        if kafka_sinks:
-            config = self._kafka_sink_config(routed)
+        # Sink failures stay one PCollection per source. No Flatten in the streaming
+        # layout: on the FnApiRunner a Flatten is a stage boundary, and the stage after it
+        # never runs while an unbounded read is still going.
+        failures: list[tuple[str, beam.PCollection]] = []
         for index, sink in kafka_sinks:
             encoded = routed | f"EncodeForKafka{index}" >> EncodeForKafka(
                 sink.target, settings["encoding"], settings["registry_url"])
             delivered = encoded["records"] | f"WriteToKafka{index}" >> WriteToKafka(config)
-            failures.extend([encoded["failed"], delivered])
-        if failures:
-            outputs["sink_failures"] = failures | "CollectSinkFailures" >> beam.Flatten()
-            failed_routed = (outputs["sink_failures"]
-                             | "RouteSinkFailures" >> beam.Map(route_dead_letter))
+            failures += [(f"EncodeFailures{index}", encoded["failed"]),
+                         (f"DeliveryFailures{index}", delivered)]
+            outputs[f"encode_failures{index}"] = encoded["failed"]
+            outputs[f"sink_failures{index}"] = delivered
 
-        written = []
         for index, sink in avro_sinks:
-            records = routed
-            if failures:
-                records = ((routed, failed_routed)
+            def files(index: int = index, sink: SinkSpec = sink) -> WriteAvroFiles:
+                return WriteAvroFiles(
+                    sink.target, codec=self._avro_codec, bounded=settings["bounded"],
+                    shards=settings["shards"], window_seconds=settings["window_seconds"],
+                    max_file_bytes=settings["max_file_bytes"])
+
+            if settings["bounded"] and failures:  # one sharded writer per route folder
+                routed_failures = [failed | f"Route{name}For{index}" >> beam.Map(route_dead_letter)
+                                   for name, failed in failures]
+                records = ([routed, *routed_failures]
                            | f"WithSinkFailures{index}" >> beam.Flatten())
-            written.append(records | f"WriteAvroFiles{index}" >> WriteAvroFiles(
-                sink.target, codec=self._avro_codec, bounded=settings["bounded"],
-                shards=settings["shards"], window_seconds=settings["window_seconds"],
-                max_file_bytes=settings["max_file_bytes"]))
-        if written:
-            outputs["files"] = (written[0] if len(written) == 1
-                                else written | "CollectFiles" >> beam.Flatten())
+                outputs[f"files{index}"] = records | f"WriteAvroFiles{index}" >> files()
+                continue
+            outputs[f"files{index}"] = routed | f"WriteAvroFiles{index}" >> files()
+            for name, failed in failures:
+                _ = (failed
+                     | f"Route{name}For{index}" >> beam.Map(route_dead_letter)
+                     | f"Write{name}To{index}" >> files())
 
         if failures and not avro_sinks:
             # No file sink: the failures go to the dead-letter topic; failing that, the
             # bundle fails (the input is re-read rather than lost).
             template = kafka_sinks[0][1].target
-            retry = (failed_routed
-                     | "EncodeSinkFailures" >> EncodeForKafka(
-                         template, settings["encoding"], settings["registry_url"]))
-            undeliverable = (
-                (retry["failed"],
-                 retry["records"] | "WriteSinkFailuresToKafka" >> WriteToKafka(config))
-                | "CollectUndeliverable" >> beam.Flatten())
-            _ = undeliverable | "RefuseLoss" >> beam.ParDo(_RefuseLossFn())
+            for name, failed in failures:
+                retry = (failed
+                         | f"Route{name}" >> beam.Map(route_dead_letter)
+                         | f"Encode{name}" >> EncodeForKafka(
+                             template, settings["encoding"], settings["registry_url"]))
+                undelivered = retry["records"] | f"Publish{name}" >> WriteToKafka(config)
+                for part, letters in (("Encoding", retry["failed"]), ("Delivery", undelivered)):
+                    _ = letters | f"RefuseLoss{name}{part}" >> beam.ParDo(_RefuseLossFn())
         return outputs
 
 

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import fastavro
 
+from connectors.avro_codec import decode_value
 from connectors.avro_files import list_avro_files
 from connectors.broker import EmbeddedBroker
 from connectors.publish import ensure_topic, publish_values
+from connectors.route_sinks import read_topic, topic_for
 from pipeline.cli import main
 
 from .conftest import REPO, read_routes
@@ -26,8 +28,8 @@ WORDS = ("wind turbine grid cable harbour power plant electricity operator offsh
          "capacity megawatt council museum gallery festival chip factory wafer").split()
 
 
-def _article(i: int) -> bytes:
-    body = " ".join(WORDS[(i * 7 + k) % len(WORDS)] for k in range(600))
+def _article(i: int, words: int = 600) -> bytes:
+    body = " ".join(WORDS[(i * 7 + k) % len(WORDS)] for k in range(words))
     return json.dumps({"id": f"kill-{i}", "url": f"https://k.example/{i}",
                        "title": f"Report {i}", "body": f"Report number {i}. {body}."}).encode()
 
@@ -137,6 +139,43 @@ def test_sigkill_mid_stream_leaves_only_complete_files_and_a_restart_loses_nothi
     # every produced offset ends up in a file (at-least-once: some may be there twice).
     streaming_writer([*args, "--stop", "drained:3"])
     assert len(_offsets(out)) == produced[0]
+
+
+def test_an_unbounded_run_to_both_sinks_writes_kafka_refusals_to_the_files(
+        broker: EmbeddedBroker, tmp_path: Path) -> None:
+    """Streaming (unbounded read, never stops): records reach the topics and the files,
+    and the ones Kafka refuses (too large) reach the files' dead_letter route while the
+    run goes on. No Flatten in this path: the FnApiRunner would never run past it."""
+    topic, out, template = "both-in", tmp_path / "out", "both-out.{route}"
+    ensure_topic(broker.bootstrap_servers, topic, partitions=2)
+    publish_values(broker.bootstrap_servers, topic,
+                   [_article(i, 600 if i % 3 == 0 else 20) for i in range(30)])
+    args = ["--bootstrap-servers", broker.bootstrap_servers, "--topic", topic,
+            "--group-id", "both-group", "--sink", f"avro:{out}", "--sink", f"kafka:{template}",
+            "--kafka-property", "max.request.size=2000", "--stop", "never"]
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from tests.integration.test_sinks_reliability "
+         "import streaming_writer; streaming_writer(sys.argv[1:])", *args],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            routes = read_routes(out) if out.exists() else {}
+            refused = {decode_value(r["payload"])[1]["id"] for r in routes.get("dead_letter", ())
+                       if r["stage"] == "sink"}  # the refused value, decoded
+            stored = sum(len(v) for k, v in routes.items() if k != "dead_letter")
+            if stored == 30 and len(refused) == 10:
+                break
+            assert process.poll() is None, process.stderr.read().decode()[-2000:]
+            time.sleep(0.3)
+        assert process.poll() is None, "still streaming"
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    assert stored == 30 and refused == {f"kill-{i}" for i in range(0, 30, 3)}, (stored, refused)
+    delivered = {m.record["id"] for route in ("energy", "culture", "defense", "untagged")
+                 for m in read_topic(broker.bootstrap_servers, topic_for(template, route))}
+    assert delivered == {f"kill-{i}" for i in range(30) if i % 3}
 
 
 def test_rerunning_a_bounded_run_replaces_its_files(tmp_path: Path) -> None:
