@@ -16,6 +16,12 @@ Defaults are set from measurements, not taste (``bench/eval_dedup.py`` prints th
   a little more and propose 100x as many candidates. A "tuned for 0.8" banding such as
   16 x 8 proposes a Jaccard-0.8 pair with p ~ 0.95 but a 0.5 pair with p ~ 0.06: that is
   how corrections get missed.
+- Wire re-issues (``titles``): a headline marked ``CORRECTED -``/``REFILE-``/``UPDATE 1-``
+  whose unmarked headline has Jaccard >= 0.5 with a remembered canonical's is a
+  duplicate from body Jaccard 0.2 (or containment 0.4) up; 12 bands x 2 rows over the
+  headline words find such a canonical even when the bodies share too little for the
+  body bands. Dev corrections have headline Jaccard >= 0.57; no pair of different
+  stories there has a marked headline above 0.3.
 - Translations: anchor fingerprint (names, numbers and ordered pairs of them) with an
   estimated Jaccard >= 0.3 and at least 10 distinct anchors on both sides. On the dev
   set the closest different-language pair that is *not* a translation (one book
@@ -52,6 +58,12 @@ class DedupConfig:
     min_anchors: int = 10
     max_relations: int = 3
     sweep_every: int = 10_000
+    correction_threshold: float = 0.2
+    correction_containment: float = 0.4
+    title_threshold: float = 0.5
+    title_perm: int = 24
+    title_bands: int = 12
+    title_rows: int = 2
 
     def __post_init__(self) -> None:
         if not self.ttl_seconds or self.ttl_seconds <= 0:
@@ -64,7 +76,10 @@ class DedupConfig:
                              f"got num_perm={self.num_perm}: raise num_perm or lower bands/rows")
         if self.anchor_bands * self.anchor_rows > self.anchor_perm:
             raise ValueError("anchor_bands*anchor_rows exceeds anchor_perm")
-        for name in ("threshold", "containment", "translation_threshold"):
+        if self.title_bands * self.title_rows > self.title_perm:
+            raise ValueError("title_bands*title_rows exceeds title_perm")
+        for name in ("threshold", "containment", "translation_threshold",
+                     "correction_threshold", "correction_containment", "title_threshold"):
             value = getattr(self, name)
             if not 0.0 < value <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1], got {value}")

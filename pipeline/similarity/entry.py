@@ -18,10 +18,11 @@ import numpy as np
 
 __all__ = ["KINDS", "Entry", "decode_entry", "encode_entry"]
 
-_VERSION = 1
+_VERSION = 2
 # version, seq, ts, size, n_anchors, flags, kind, similarity, body_key, url_key,
-# source_key, len(id), len(canonical), len(language), len(sig), len(anchor_sig)
-_HEAD = struct.Struct("<BqdIIBBfQQQHHBHH")
+# source_key, len(id), len(canonical), len(language), len(sig), len(anchor_sig),
+# len(title hashes)
+_HEAD = struct.Struct("<BqdIIBBfQQQHHBHHH")
 #: duplicate kinds as stored; index 0 is "none" (a canonical article)
 KINDS: tuple[str | None, ...] = (None, "exact_body", "exact_url", "same_source_url",
                                  "near_duplicate")
@@ -46,6 +47,7 @@ class Entry:
     signature: np.ndarray | None = None
     n_anchors: int = 0
     anchor_signature: np.ndarray | None = None
+    title_hashes: np.ndarray | None = None
 
     @property
     def root(self) -> str:
@@ -67,14 +69,15 @@ def encode_entry(entry: Entry) -> bytes:
     canon = (entry.canonical or "").encode("utf-8")
     lang = entry.language.encode("utf-8")[:255]
     sig, anchors = _sig_bytes(entry.signature), _sig_bytes(entry.anchor_signature)
+    title = _sig_bytes(entry.title_hashes)
     flags = ((_HAS_BODY if entry.body_key is not None else 0)
              | (_HAS_URL if entry.url_key is not None else 0)
              | (_HAS_SOURCE if entry.source_key is not None else 0))
     sim = float("nan") if entry.similarity is None else entry.similarity
     head = _HEAD.pack(_VERSION, entry.seq, entry.ts, entry.size, entry.n_anchors, flags,
                       KINDS.index(entry.kind), sim, entry.body_key or 0, entry.url_key or 0, entry.source_key or 0,
-                      len(ident), len(canon), len(lang), len(sig), len(anchors))
-    return b"".join((head, ident, canon, lang, sig, anchors))
+                      len(ident), len(canon), len(lang), len(sig), len(anchors), len(title))
+    return b"".join((head, ident, canon, lang, sig, anchors, title))
 
 
 def decode_entry(raw: bytes) -> Entry:
@@ -82,15 +85,15 @@ def decode_entry(raw: bytes) -> Entry:
     if not raw or raw[0] != _VERSION:
         raise ValueError(f"unknown dedup state record version {raw[:1]!r}; expected {_VERSION}")
     (_, seq, ts, size, n_anchors, flags, kind, sim, body, url, source,
-     n_id, n_canon, n_lang, n_sig, n_anchor_sig) = _HEAD.unpack_from(raw)
+     n_id, n_canon, n_lang, n_sig, n_anchor_sig, n_title) = _HEAD.unpack_from(raw)
     pos = _HEAD.size
     fields = []
-    for length in (n_id, n_canon, n_lang, n_sig, n_anchor_sig):
+    for length in (n_id, n_canon, n_lang, n_sig, n_anchor_sig, n_title):
         fields.append(raw[pos:pos + length])
         pos += length
     if pos != len(raw):
         raise ValueError("corrupt dedup state record: length mismatch")
-    ident, canon, lang, sig, anchors = fields
+    ident, canon, lang, sig, anchors, title = fields
     return Entry(
         seq=seq, id=ident.decode("utf-8"), ts=ts, canonical=canon.decode("utf-8") or None,
         language=lang.decode("utf-8"), kind=KINDS[kind],
@@ -99,4 +102,4 @@ def decode_entry(raw: bytes) -> Entry:
         url_key=url if flags & _HAS_URL else None,
         source_key=source if flags & _HAS_SOURCE else None,
         size=size, signature=_sig_from(sig), n_anchors=n_anchors,
-        anchor_signature=_sig_from(anchors))
+        anchor_signature=_sig_from(anchors), title_hashes=_sig_from(title))

@@ -10,7 +10,9 @@ this order (the first that fires wins):
    articles; each is verified against the canonical's own signature (estimated Jaccard
    >= ``threshold``, or estimated containment >= ``containment`` for a truncated or
    extended copy), never against an intermediate copy, so clusters cannot drift by
-   chaining edits. The best-scoring canonical wins, ties to the earliest seen.
+   chaining edits. The best-scoring canonical wins, ties to the earliest seen. A wire
+   re-issue (headline marked ``CORRECTED -``, ``REFILE-``...) also gets the canonicals
+   with a similar headline as candidates, and a lower body bar (``titles``).
 4. ``same_source_url``: the article credits (``source_url``) a page that a remembered
    article credits too, or that *is* a remembered article: one story translated into
    many languages. It comes after the text checks, so an edited copy that keeps the
@@ -52,6 +54,7 @@ from pipeline.similarity.minhash import (
     shingle_hashes,
 )
 from pipeline.similarity.normalize import body_key, tokens, url_key
+from pipeline.similarity.titles import strip_marker, title_hashes, title_jaccard
 
 __all__ = ["Decision", "DedupIndex", "Document", "Observation", "RelatedArticle"]
 
@@ -100,6 +103,7 @@ class DedupIndex:
         self.config = config or DedupConfig()
         self._hasher = MinHasher(self.config.num_perm, self.config.seed)
         self._anchor_hasher = MinHasher(self.config.anchor_perm, self.config.seed + 7919)
+        self._title_hasher = MinHasher(self.config.title_perm, self.config.seed + 104729)
         self._entries: OrderedDict[int, Entry] = OrderedDict()  # by seq, insertion order
         self._by_id: dict[str, int] = {}
         # key -> seqs of the entries that carry it, oldest first; a lookup takes the oldest
@@ -108,6 +112,7 @@ class DedupIndex:
         self._url: dict[int, int | list[int]] = {}  # canonical-URL and credited-source keys
         self._bands = BandTable()         # canonical articles' LSH bands -> seqs
         self._anchor_bands = BandTable()  # canonical articles' anchor bands -> seqs
+        self._title_bands = BandTable()   # canonical articles' headline bands -> seqs
         self._next_seq = 0
         self._clock = float("-inf")
         self._since_sweep = 0
@@ -179,11 +184,13 @@ class DedupIndex:
                     Decision(doc.id, duplicate_of=root, kind=kind, similarity=sim))
 
         signature, size = None, 0
+        marked, _ = strip_marker(doc.title or "")
+        titles = title_hashes(doc.title or "")
         if len(toks) >= cfg.min_tokens:
             hashes = shingle_hashes(toks, cfg.shingle_size)
             size = len(hashes)
             signature = self._hasher.signature(hashes)
-            near = self._near(signature, size)
+            near = self._near(signature, size, titles if marked else None)
             if near is not None:
                 root, sim = near
                 sim = round(sim, 4)
@@ -205,7 +212,8 @@ class DedupIndex:
             anchor_sig = self._anchor_hasher.signature(np.unique(hashes))
         related = self._translations(anchor_sig, base["language"])
         entry = Entry(canonical=None, size=size, signature=signature,
-                      n_anchors=n_anchors, anchor_signature=anchor_sig, **base)
+                      n_anchors=n_anchors, anchor_signature=anchor_sig,
+                      title_hashes=titles if len(titles) else None, **base)
         return entry, Decision(doc.id, related=related)
 
     def _exact(self, bkey: int | None, ukey: int | None) -> tuple[str, str] | None:
@@ -231,9 +239,15 @@ class DedupIndex:
                 return entry
         return None
 
-    def _near(self, signature: np.ndarray, size: int) -> tuple[str, float] | None:
+    def _near(self, signature: np.ndarray, size: int,
+              reissue_title: np.ndarray | None) -> tuple[str, float] | None:
+        """Best verified canonical; ``reissue_title``: the headline of a marked re-issue."""
         cfg = self.config
         seqs = self._bands.lookup(band_keys(signature, cfg.bands, cfg.rows))
+        if reissue_title is not None and len(reissue_title):
+            title_sig = self._title_hasher.signature(reissue_title.astype(np.uint64))
+            more = self._title_bands.lookup(band_keys(title_sig, cfg.title_bands, cfg.title_rows))
+            seqs = np.union1d(seqs, more)
         candidates = [e for e in (self._live(int(s)) for s in seqs)
                       if e is not None and e.signature is not None]
         if not candidates:
@@ -246,6 +260,11 @@ class DedupIndex:
             ok = jac >= cfg.threshold
             if not ok and min(size, entry.size) >= cfg.min_containment_shingles:
                 ok = estimate_containment(jac, size, entry.size) >= cfg.containment
+            if not ok and reissue_title is not None and entry.title_hashes is not None:
+                ok = (title_jaccard(reissue_title, entry.title_hashes) >= cfg.title_threshold
+                      and (jac >= cfg.correction_threshold
+                           or estimate_containment(jac, size, entry.size)
+                           >= cfg.correction_containment))
             if ok and (best is None or (jac, -entry.seq) > (best[0], -best[1])):
                 best = (jac, entry.seq, entry)
         return None if best is None else (best[2].id, best[0])
@@ -294,9 +313,16 @@ class DedupIndex:
                 _link(table, key, entry.seq)
         if entry.canonical is None and entry.signature is not None:
             self._bands.add(band_keys(entry.signature, cfg.bands, cfg.rows), entry.seq)
+        if entry.canonical is None and entry.title_hashes is not None:
+            self._title_bands.add(self._title_keys(entry.title_hashes), entry.seq)
         if entry.canonical is None and entry.anchor_signature is not None:
             self._anchor_bands.add(band_keys(entry.anchor_signature, cfg.anchor_bands,
                                              cfg.anchor_rows), entry.seq)
+
+    def _title_keys(self, hashes: np.ndarray) -> np.ndarray:
+        cfg = self.config
+        sig = self._title_hasher.signature(hashes.astype(np.uint64))
+        return band_keys(sig, cfg.title_bands, cfg.title_rows)
 
     def _evict(self, full: bool = False) -> None:
         """Drop expired entries: oldest-first always, a full sweep now and then.
@@ -328,6 +354,8 @@ class DedupIndex:
                 entry.seq)
         if entry.canonical is None and entry.signature is not None:
             self._bands.remove(band_keys(entry.signature, cfg.bands, cfg.rows), entry.seq)
+        if entry.canonical is None and entry.title_hashes is not None:
+            self._title_bands.remove(self._title_keys(entry.title_hashes), entry.seq)
         if entry.canonical is None and entry.anchor_signature is not None:
             self._anchor_bands.remove(band_keys(entry.anchor_signature, cfg.anchor_bands,
                                                 cfg.anchor_rows), entry.seq)

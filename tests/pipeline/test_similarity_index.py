@@ -294,3 +294,40 @@ def test_exact_groups_do_not_depend_on_arrival_order() -> None:
     expected = {frozenset({"a1", "a2", "a3"}), frozenset({"b1", "b2"}), frozenset({"c"})}
     for order in itertools.permutations(docs):
         assert groups(order) == expected
+
+
+def _reissue_pair() -> tuple[str, str]:
+    original = prose(400, 160)
+    words = original.split()
+    rewritten = prose(401, 90).split()
+    corrected = " ".join(words[:45] + rewritten[:70] + words[100:110])
+    return original, corrected
+
+
+def test_marked_wire_reissue_matches_on_headline_and_lower_body_bar() -> None:
+    original, corrected = _reissue_pair()
+    a = shingle_hashes(tokens(original), 3)
+    b = shingle_hashes(tokens(corrected), 3)
+    inter = len(np.intersect1d(a, b))
+    assert 0.2 < inter / (len(a) + len(b) - inter) < 0.3  # below the ordinary bar
+    headline = "GM <GM> TO IDLE SIX PLANTS, 21,600 WORKERS"
+    decisions = run([Doc("orig", original, title=headline),
+                     Doc("corr", corrected, title="CORRECTED - GM <GM> TO IDLE SIX PLANTS")])
+    assert decisions["corr"] == ("orig", "near_duplicate")
+    # without the marker, or with another headline, the same texts stay apart
+    assert run([Doc("orig", original, title=headline),
+                Doc("upd", corrected, title="GM <GM> TO IDLE SIX PLANTS")])["upd"] == (None, None)
+    assert run([Doc("orig", original, title=headline),
+                Doc("corr", corrected, title="CORRECTED - FORD <F> RAISES DIVIDEND")]
+               )["corr"] == (None, None)
+
+
+def test_correction_marker() -> None:
+    from pipeline.similarity.titles import strip_marker
+
+    assert strip_marker("CORRECTED - DATRON <DATR> AGREES TO BUYOUT") == (
+        True, "DATRON <DATR> AGREES TO BUYOUT")
+    assert strip_marker("UPDATE 2-Oil prices fall") == (True, "Oil prices fall")
+    assert strip_marker("REFILE-Bank sells unit")[0]
+    assert strip_marker("Update on the harbour talks") == (False, "Update on the harbour talks")
+    assert strip_marker("Corrections officers strike")[0] is False
