@@ -11,7 +11,7 @@ def test_band_table_matches_a_reference_multimap() -> None:
     rng = random.Random(3)
     table, reference, keys_of = BandTable(), {}, {}
     shared = [rng.getrandbits(64) for _ in range(5)]  # buckets many articles fall into
-    for value in range(5000):
+    for value in range(2500):
         keys = [rng.getrandbits(64) for _ in range(6)] + [rng.choice(shared)]
         keys_of[value] = keys
         table.add(keys, value)
