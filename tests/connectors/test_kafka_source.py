@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import apache_beam as beam
+from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.utils.timestamp import Duration, Timestamp
@@ -29,7 +30,7 @@ from connectors.kafka_settings import (
     parse_start,
     parse_stop,
 )
-from connectors.kafka_source import ReadFromKafka
+from connectors.kafka_source import METRICS_NAMESPACE, ReadFromKafka
 from tests.connectors.conftest import create_topic, produce, proxied_broker
 
 RUNNER = ["--runner=FnApiRunner"]
@@ -71,15 +72,25 @@ def test_reads_all_partitions_keeps_provenance_and_commits(broker):
     for i, (partition, offset) in enumerate(produced):
         expected.append((partition, offset, b"k%d" % i, str(i).encode(), b"v%d" % i,
                          1_700_000_000_000 + i * 1000))
-    with beam.Pipeline(options=PipelineOptions(RUNNER)) as pipeline:
-        messages = pipeline | ReadFromKafka(config)
-        assert_that(messages | beam.Map(summary), equal_to(expected))
-        event_times = messages | beam.Map(
-            lambda m, ts=beam.DoFn.TimestampParam: (m.provenance.offset, m.provenance.partition,
-                                                   int(ts.micros // 1000)))
-        assert_that(event_times, equal_to(
-            [(o, p, 1_700_000_000_000 + i * 1000) for i, (p, o) in enumerate(produced)]),
-            label="EventTimeIsCreateTime")
+    pipeline = beam.Pipeline(options=PipelineOptions(RUNNER))
+    messages = pipeline | ReadFromKafka(config)
+    assert_that(messages | beam.Map(summary), equal_to(expected))
+    event_times = messages | beam.Map(
+        lambda m, ts=beam.DoFn.TimestampParam: (m.provenance.offset, m.provenance.partition,
+                                               int(ts.micros // 1000)))
+    assert_that(event_times, equal_to(
+        [(o, p, 1_700_000_000_000 + i * 1000) for i, (p, o) in enumerate(produced)]),
+        label="EventTimeIsCreateTime")
+    result = pipeline.run()
+    result.wait_until_finish()
+    counters = {c.key.metric.name: c.committed for c in result.metrics().query(
+        MetricsFilter().with_namespace(METRICS_NAMESPACE))["counters"]}
+    for partition in range(3):
+        assert counters[f"records-{topic}-{partition}"] == 10
+        assert counters[f"bytes-{topic}-{partition}"] == sum(
+            len(b"k%d" % i) + len(b"v%d" % i) for i, (p, _) in enumerate(produced)
+            if p == partition)
+    assert counters.get("commit_failures", 0) == 0
 
     assert committed(broker.bootstrap_servers, "g1", topic, 3) == [10, 10, 10]
 
