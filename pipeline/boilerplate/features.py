@@ -17,6 +17,7 @@ from pipeline.boilerplate.rules import Rules
 __all__ = ["LineFeatures", "choose_stoplist", "line_features", "normalise_line", "words"]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+_SAMPLE_WORDS = 600
 _SPACES = re.compile(r"\s+")
 _NO_SPACE_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\u0e00-\u0e7f]")
 _SENTENCE_END = re.compile(r"[.!?…:;。！？][\"”’»)\]]*\s*$")
@@ -48,11 +49,16 @@ def choose_stoplist(lines: list[str], rules: Rules) -> frozenset[str] | None:
     """The stoplist with the highest hit count over the document, or None if too few hits."""
     hits: Counter[str] = Counter()
     total = 0
-    for line in lines:
-        for word in words(line):
-            total += 1
-            for lang in rules.stop_index.get(word, ()):
-                hits[lang] += 1
+    index = rules.stop_index
+    for line in lines:  # a sample is enough to tell the language
+        tokens = words(line)
+        total += len(tokens)
+        for word in tokens:
+            langs = index.get(word)
+            if langs:
+                hits.update(langs)
+        if total >= _SAMPLE_WORDS:
+            break
     if not hits or total == 0:
         return None
     lang, count = hits.most_common(1)[0]
@@ -78,5 +84,5 @@ def line_features(line: str, stoplist: frozenset[str] | None) -> LineFeatures:
         sentence_end=bool(_SENTENCE_END.search(line)),
         has_date=bool(_DATE.search(line)),
         no_space_script=no_space,
-        alpha_words=sum(1 for t in tokens if not any(c.isdigit() for c in t)),
+        alpha_words=sum(1 for t in tokens if t.isalpha()),
     )
