@@ -212,6 +212,13 @@ def build_corpus() -> list[Case]:
         c("unparseable URL (bad IPv6 host)", _json(39, url="http://[::1/x"), EITHER,
           frozenset({"InvalidUrl", "ValidationError"}),
           why="urlsplit raises ValueError on it"),
+        c("page whose canonical link cannot be parsed", _raw(json.dumps(_article(
+            55, body=_DROP, html='<html><head><link rel="canonical" href="http://[::1/x">'
+            f"</head><body><article><p>{_PROSE}</p></article></body></html>")).encode()),
+          PROCESSED, why="the canonical URL is keyed by dedup (url_key)"),
+        c("source line with an unparseable URL",
+          _json(56, body=_PROSE + "\n\nSource: https://[2001:db8::1/report"), PROCESSED,
+          why="harvested as source_url, then keyed by dedup (url_key)"),
         c("1 MB URL", _json(40, url="https://hostile.example/" + "a" * 1_000_000), EITHER,
           frozenset({"FieldTooLong", "ValidationError"})),
         c("javascript: URL", _json(41, url="javascript:alert(1)"), EITHER,
