@@ -59,7 +59,13 @@ def _to_routed(message) -> list:
         topics=[TopicTag(tag=tag, score=1.0, iptc_code="x")] if tag else []))
 
 
-def streaming_writer(argv: list[str]) -> None:
+def _slowly(message, route, delay: float) -> list:
+    if delay:
+        time.sleep(delay)
+    return route(message)
+
+
+def streaming_writer(argv: list[str], delay: float = 0.0) -> None:
     """``ReadFromKafka`` (unbounded unless ``--stop`` says otherwise) -> ``WriteRoutes``.
 
     Run in a subprocess by the kill test; the stages in between are replaced by
@@ -79,8 +85,32 @@ def streaming_writer(argv: list[str]) -> None:
     with beam.Pipeline(runner=resolve_runner(options), options=options) as pipeline:
         _ = (pipeline
              | "ReadFromKafka" >> ReadFromKafka(options.view_as(KafkaOptions).source_config())
-             | "Route" >> beam.FlatMap(_to_routed)
+             | "Route" >> beam.FlatMap(_slowly, _to_routed, delay)
              | "WriteRoutes" >> WriteRoutes(ours.sink_specs(), ours.avro_codec))
+
+
+def _kill_while_writing(args: list[str], out: Path) -> list[Path]:
+    """Start a streaming writer (slowed to 10 ms a record, so bundles are long), wait for
+    its files, SIGKILL it while a temporary file exists; returns the temporaries left."""
+    before = len(list_avro_files(str(out))) if out.exists() else 0
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from tests.integration.test_sinks_reliability "
+         "import streaming_writer; streaming_writer(sys.argv[1:], delay=0.01)", *args,
+         "--stop", "never"],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and len(list_avro_files(str(out))) < before + 5:
+            assert process.poll() is None, "the streaming run exited early"
+            time.sleep(0.1)
+        assert len(list_avro_files(str(out))) >= before + 5, "the run wrote files"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any((out / ".tmp").iterdir()):
+            time.sleep(0.001)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    return list((out / ".tmp").iterdir())
 
 
 def test_sigkill_mid_stream_leaves_only_complete_files_and_a_restart_loses_nothing(
@@ -102,32 +132,19 @@ def test_sigkill_mid_stream_leaves_only_complete_files_and_a_restart_loses_nothi
     args = ["--bootstrap-servers", broker.bootstrap_servers, "--topic", topic,
             "--group-id", "kill-group", "--sink", f"avro:{out}", "--max-file-bytes", "4096",
             "--file-window-seconds", "5"]
-    process = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from tests.integration.test_sinks_reliability "
-         "import streaming_writer; streaming_writer(sys.argv[1:])", *args, "--stop", "never"],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     producer = threading.Thread(target=keep_producing, daemon=True)
     producer.start()
+    interrupted: list[Path] = []
     try:
-        deadline = time.monotonic() + 40
-        while time.monotonic() < deadline and len(list_avro_files(str(out))) < 10:
-            assert process.poll() is None, "the streaming run exited early"
-            time.sleep(0.2)
-        assert len(list_avro_files(str(out))) >= 10, "the run wrote files before the kill"
-        deadline = time.monotonic() + 10  # kill while a file is being written
-        while time.monotonic() < deadline and not any((out / ".tmp").iterdir()):
-            time.sleep(0.001)
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-        interrupted = list((out / ".tmp").iterdir())
+        for _ in range(3):  # until a kill lands while a file is being written
+            interrupted = _kill_while_writing(args, out)
+            if interrupted:
+                break
     finally:
         stop_producing.set()
         producer.join(timeout=10)
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
 
-    assert interrupted, "the kill interrupted a write (its temporary file is left in .tmp)"
+    assert interrupted, "a kill interrupted a write (its temporary file is left in .tmp)"
     visible = _visible_files(out)
     assert visible and all(p.suffix == ".avro" for p in visible), "no temporary name in a route"
     for path in visible:  # every visible file is a complete container file
