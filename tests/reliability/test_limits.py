@@ -1,0 +1,173 @@
+"""Limits: size checks before the stages, a time limit that works inside Beam DoFns, and
+regular expressions that answer in time on lines built to make them backtrack."""
+
+from __future__ import annotations
+
+import time
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipeline.dead_letters import ARTICLES, DEAD_LETTER, StageError, guard_stage
+from pipeline.limits import ArticleLimits, EnforceLimits, TimeLimitedCall, check_article
+from pipeline.models import Article, Provenance, ProvenanceKind
+
+_PROVENANCE = Provenance(kind=ProvenanceKind.KAFKA, topic="t", partition=0, offset=1)
+
+
+def _article(**fields) -> Article:
+    base = {"id": "a", "url": "https://x.example/a", "canonical_url": "https://x.example/a",
+            "body": "Some text.", "provenance": _PROVENANCE}
+    return Article(**{**base, **fields})
+
+
+@pytest.mark.parametrize(("fields", "reason"), [
+    ({"body": "x" * 1_000_001}, "BodyTooLong"),
+    ({"html": "<p>" + "x" * 5_000_000}, "HtmlTooLarge"),
+    ({"html": "<b>" * 50_001}, "TooManyTags"),
+    ({"url": "https://x.example/" + "a" * 10_000}, "FieldTooLong"),
+    ({"title": "t" * 10_001}, "FieldTooLong"),
+])
+def test_check_article_names_the_limit_a_record_exceeds(fields, reason) -> None:
+    with pytest.raises(StageError) as raised:
+        check_article(_article(**fields))
+    assert raised.value.error_class == reason and "limit" in str(raised.value)
+
+
+def test_check_article_passes_real_articles_and_limits_can_be_disabled() -> None:
+    article = _article(body="word " * 50_000, html="<p>x</p>" * 5_000)
+    assert check_article(article) is article
+    huge = _article(body="x" * 2_000_000)
+    assert check_article(huge, ArticleLimits(max_body_chars=0)) is huge
+    with pytest.raises(ValueError, match="max_html_tags"):
+        ArticleLimits(max_html_tags=-1)
+
+
+def test_check_article_is_fast_on_a_page_of_a_million_tags() -> None:
+    article = _article(html="<p>" * 1_000_000)  # 3 MB: under the size limit, not the tags
+    started = time.perf_counter()
+    with pytest.raises(StageError, match="tags"):
+        check_article(article)
+    assert time.perf_counter() - started < 0.5
+
+
+def test_enforce_limits_sends_records_over_a_limit_to_the_dead_letter_output() -> None:
+    small, big = _article(id="small"), _article(id="big", body="x" * 20)
+    with TestPipeline() as p:
+        outputs = (p | beam.Create([small, big])
+                   | EnforceLimits(ArticleLimits(max_body_chars=15)))
+        assert_that(outputs[ARTICLES] | "Ids" >> beam.Map(lambda a: a.id), equal_to(["small"]),
+                    label="kept")
+        assert_that(outputs[DEAD_LETTER] | "Reasons" >> beam.Map(
+            lambda d: (d.stage, d.error_class)), equal_to([("EnforceLimits", "BodyTooLong")]),
+            label="dead")
+
+
+@pytest.fixture(scope="module")
+def slow_call():
+    call = TimeLimitedCall("tests.reliability.targets:regex_bomb", 1.0)
+    yield call
+    call.close()
+
+
+def test_time_limited_call_stops_a_backtracking_regex_and_recovers(slow_call) -> None:
+    assert slow_call(5) is False  # fast input: the answer
+    started = time.perf_counter()
+    with pytest.raises(StageError) as raised:
+        slow_call(40)  # (a+)+$ on 40 a's: hours, all inside one C call holding the GIL
+    assert raised.value.error_class == "StageTimeout"
+    assert time.perf_counter() - started < 5
+    assert slow_call(6) is False  # a fresh child answers the next record
+
+
+def test_time_limited_call_reports_errors_by_class() -> None:
+    call = TimeLimitedCall("tests.reliability.targets:fail", 30)
+    try:
+        with pytest.raises(StageError) as stage:
+            call("stage")
+        assert stage.value.error_class == "EmptyAfterCleaning"
+        with pytest.raises(StageError) as other:
+            call("boom")
+        assert other.value.error_class == "KeyError"
+    finally:
+        call.close()
+
+
+def test_time_limited_call_refuses_a_bad_configuration() -> None:
+    with pytest.raises(ValueError):
+        TimeLimitedCall("tests.reliability.targets:echo", 0)
+    with pytest.raises((ValueError, AttributeError, ImportError)):
+        TimeLimitedCall("tests.reliability.targets:nope", 1)
+
+
+class _SlowStageFn(beam.DoFn):
+    """A stage whose core is called through TimeLimitedCall, as a stage owner would wire it."""
+
+    def setup(self) -> None:
+        self._call = TimeLimitedCall("tests.reliability.targets:regex_bomb", 2.0)
+
+    def process(self, article: Article):
+        yield from guard_stage("SlowStage", article, lambda a: a.model_copy(
+            update={"title": str(self._call(len(a.body)))}))
+
+    def teardown(self) -> None:
+        self._call.close()
+
+
+def test_a_timed_out_record_becomes_a_stage_timeout_dead_letter_inside_beam() -> None:
+    fast, slow = _article(id="fast", body="a" * 5), _article(id="slow", body="a" * 40)
+    with TestPipeline() as p:
+        outputs = (p | beam.Create([fast, slow])
+                   | beam.ParDo(_SlowStageFn()).with_outputs(DEAD_LETTER, main=ARTICLES))
+        assert_that(outputs[ARTICLES] | "Ids" >> beam.Map(lambda a: a.id), equal_to(["fast"]),
+                    label="kept")
+        assert_that(outputs[DEAD_LETTER] | "Reasons" >> beam.Map(
+            lambda d: (d.stage, d.error_class)), equal_to([("SlowStage", "StageTimeout")]),
+            label="dead")
+
+
+def test_the_graph_enforces_the_limits_before_cleaning() -> None:
+    """For the lead: ``ProcessArticles`` should apply ``EnforceLimits`` after parsing."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.graph import ProcessArticles
+    from pipeline.options import NewsbeamOptions
+
+    pipeline = beam.Pipeline(options=PipelineOptions([]))
+    _ = pipeline | beam.Create([]) | ProcessArticles(
+        PipelineOptions(["--output-dir", "/tmp/unused"]).view_as(NewsbeamOptions))
+    labels = {t.unique_name for t in pipeline.to_runner_api().components.transforms.values()}
+    labels = {label.rsplit("/", 1)[-1] for label in labels}
+    assert "EnforceLimits" in labels, "ProcessArticles does not apply EnforceLimits"
+
+
+# Lines built against the chrome patterns: each must be decided within the time limit.
+_ADVERSARIAL = {
+    "breadcrumb segments then a bar": "ab / " * 26 + "|",
+    "breadcrumb segments then an arrow": "Home / News / " * 12 + ">",
+    "spaces then a bang": "a " * 600 + "!",
+    "dots": "." * 1200,
+    "nested parentheses": "(" * 600 + "x",
+    "share words": "share " * 200 + "?",
+    "cookie words": "cookies " * 100 + "use " * 100 + "x",
+    "commas": "a," * 600,
+    "click here repeated": "click here " * 100 + ".",
+    "subscribe repeated": "subscribe " * 100 + "x" * 200,
+}
+
+
+@pytest.fixture(scope="module")
+def chrome_reason():
+    call = TimeLimitedCall("tests.reliability.targets:chrome_reason", 2.0)
+    yield call
+    call.close()
+
+
+@pytest.mark.parametrize("line", list(_ADVERSARIAL.values()), ids=list(_ADVERSARIAL))
+def test_chrome_patterns_answer_in_time_on_adversarial_lines(chrome_reason, line: str) -> None:
+    try:
+        chrome_reason(line)
+    except StageError as exc:
+        pytest.fail(f"{exc.error_class}: a {len(line)}-character line: {exc}")
