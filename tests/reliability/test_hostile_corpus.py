@@ -4,13 +4,15 @@
 ``pipeline/graph.py`` order) in a child process with a time limit, so one slow kind fails
 alone instead of hanging the suite. ``test_the_streaming_pipeline_survives_the_corpus``
 publishes the whole corpus to Kafka and runs ``newsbeam run`` over it: the run must end
-normally with every offset in an output route or the dead-letter route.
+normally, within ``RUN_BUDGET_SECONDS``, with every offset in an output route or the
+dead-letter route.
 """
 
 from __future__ import annotations
 
 import base64
 import builtins
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +27,9 @@ from .harness import PipelineRun, new_topic, publish, run_args, tail, write_figu
 from .hostile import BUDGET_SECONDS, DEAD_LETTER, PROCESSED, Case, build_corpus
 
 CORPUS = build_corpus()
+# The whole corpus, start-up included, through one drained run. A run stuck on one record
+# for minutes is, for a streaming job, a stopped pipeline.
+RUN_BUDGET_SECONDS = 150.0
 # Python's own exception names are not reasons: a reason names what is wrong with the input.
 GENERIC = frozenset(name for name in dir(builtins) if name.endswith(("Error", "Exception")))
 
@@ -74,7 +79,7 @@ def test_each_kind_meets_its_contract(case: Case, chain: TimeLimitedCall) -> Non
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(400)
+@pytest.mark.timeout(300)
 def test_the_streaming_pipeline_survives_the_corpus(tmp_path: Path) -> None:
     big = 32 * 1024 * 1024
     with EmbeddedBroker() as broker:
@@ -89,7 +94,12 @@ def test_the_streaming_pipeline_survives_the_corpus(tmp_path: Path) -> None:
                                    "--start", "earliest", "--stop", "drained:3",
                                    "--kafka-property", f"fetch.max.bytes={big}",
                                    "--kafka-property", f"max.partition.fetch.bytes={big}"), log)
-        code = run.wait(timeout=360)
+        started = time.monotonic()
+        try:
+            code: int | str = run.wait(timeout=RUN_BUDGET_SECONDS)
+        except AssertionError:  # still running: one record is holding the pipeline up
+            code = f"still running after {RUN_BUDGET_SECONDS:.0f} s (killed)"
+        seconds = round(time.monotonic() - started, 1)
 
     outcomes: dict[tuple[int, int], tuple[str, str | None, str]] = {}
     records = 0
@@ -113,9 +123,9 @@ def test_the_streaming_pipeline_survives_the_corpus(tmp_path: Path) -> None:
     lost = [kinds[p].kind for p in kinds if p not in outcomes]
     write_figures("hostile_corpus", {
         "kinds": len(CORPUS), "messages": len(positions), "records_read": records,
-        "run_exit_code": code, "lost": len(lost), "contract_violations": problems,
+        "run_exit_code": code, "run_seconds": seconds, "lost": len(lost), "contract_violations": problems,
         "outcomes": {kinds[p].kind: list(outcomes.get(p, ("lost", None, ""))[:2])
                      for p in positions}})
-    assert code == 0, f"the pipeline stopped on hostile input\n{tail(log)}"
+    assert code == 0, f"the pipeline stopped or stalled on hostile input: {code}\n{tail(log)}"
     assert not lost, f"offsets in no route: {lost}"
     assert not problems, problems
