@@ -33,6 +33,7 @@ __all__ = ["METRICS_NAMESPACE", "PartitionReader", "ReadOutcome"]
 _log = logging.getLogger(__name__)
 
 METRICS_NAMESPACE = "ReadFromKafka"
+_LOG_APPEND_TIME = 1  # ConsumerRecord.timestamp_type
 _CONSUMER_CACHE = 8  # consumers kept per DoFn instance, one per recently read partition
 
 
@@ -56,6 +57,7 @@ class _PartitionState:
     last_probe: float = 0.0
     failures: int = 0
     mark: Timestamp | None = None  # watermark candidate for this partition
+    warned: bool = False
 
 
 class PartitionReader:
@@ -238,6 +240,12 @@ class PartitionReader:
             event_time = Timestamp.now()
             state.mark = event_time
         else:
+            if (config.timestamp_policy is TimestampPolicy.LOG_APPEND_TIME
+                    and record.timestamp_type != _LOG_APPEND_TIME and not state.warned):
+                state.warned = True
+                _log.warning("--timestamp-policy log-append-time, but the topic stamps "
+                             "records with CreateTime; using those timestamps", extra={
+                                 "topic": record.topic, "partition": record.partition})
             event_time = Timestamp(micros=record.timestamp * 1000)
             mark = event_time - Duration.of(config.max_delay_seconds)
             if state.mark is None or mark > state.mark:

@@ -382,3 +382,14 @@ def test_watermark_follows_create_time_then_advances_while_idle(broker):
         assert before - Duration.of(61) < mark <= Timestamp.now() - Duration.of(60)
     finally:
         reader.close()
+
+
+def test_bounded_read_stops_at_a_timestamp(broker):
+    """stop=timestamp:T ends each partition at its first record stamped >= T."""
+    topic = create_topic(broker.bootstrap_servers, 3)
+    base = 1_700_000_000_000
+    produced = produce(broker.bootstrap_servers, topic, 30, 3, timestamp_ms=base)
+    stop = datetime.fromtimestamp((base + 17_000) / 1000, UTC).isoformat()
+    expected = [pos for i, pos in enumerate(produced) if i < 17]
+    offsets_read(source_config(broker.bootstrap_servers, topic, start="earliest",
+                               stop=f"timestamp:{stop}", group="g-stop-ts"), expected)
