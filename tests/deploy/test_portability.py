@@ -2,7 +2,7 @@
 
 For the Flink and Dataflow deployments the pipeline is built exactly as deployed (the
 launcher's flags read from deploy/, the graph built by ``pipeline.jobs.run_streaming``), for
-Dask as ``newsbeam process`` builds it; each is translated to the portable pipeline proto
+Dask as ``newsbeam replay --runner DaskRunner`` builds it (``pipeline.replay``); each is translated to the portable pipeline proto
 with the environment its runner would use. Every DoFn then goes through what a remote
 worker does with it: unpickled from the proto, set up, used side by side with another copy.
 """
@@ -27,7 +27,6 @@ from apache_beam.transforms import environments
 
 from tests.deploy import manifests
 
-DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
 RUNNERS = ("FlinkRunner", "DataflowRunner", "DaskRunner")
 
 # Step names are the contract with a running job: Dataflow's --update and Flink's savepoint
@@ -37,7 +36,7 @@ STAGES = ("ProcessArticles/ParseArticles", "ProcessArticles/CleanArticles",
           "ProcessArticles/DetectLanguage", "ProcessArticles/DeduplicateArticles",
           "ProcessArticles/TagTopics", "ProcessArticles/RouteArticles", "WriteRoutes")
 STREAMING_SOURCE = "ReadFromKafka"
-BATCH_SOURCE = "ReadArticleFiles"
+BATCH_SOURCE = "ReadSplits"  # newsbeam replay: the graph Dask runs
 
 PROJECT_PACKAGES = ("pipeline", "connectors", "schemas")
 # DoFns whose setup() opens clients to external services (Kafka): not set up here.
@@ -55,14 +54,32 @@ def _build(runner: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[beam.
         # What DataflowRunner.run_pipeline does with --sdk_container_image (its own helper
         # needs the gcp extra, which submission needs and construction does not).
         return pipeline, environments.DockerEnvironment.from_container_image(image)
-    from pipeline import jobs
+    return _build_dask_replay(tmp_path_factory), None
+
+
+def _build_dask_replay(tmp_path_factory: pytest.TempPathFactory) -> beam.Pipeline:
+    """The graph ``newsbeam replay --runner DaskRunner`` runs (pipeline/replay.py), for a
+    fixed plan: planning asks a broker for offsets, construction needs none."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from connectors.kafka_options import KafkaOptions
+    from connectors.kafka_ranges import PartitionRange
+    from connectors.kafka_replay import ReplayPlan, parse_from, parse_to
+    from pipeline.options import NewsbeamOptions
+    from pipeline.replay import ProgressLedger, build_replay
+    from pipeline.replay_dask import ReplayDaskRunner
 
     out = tmp_path_factory.mktemp("dask-out")
-    captured: list[beam.Pipeline] = []
-    with launcher.capturing_pipelines(captured):
-        jobs.run_batch([str(manifests.ROOT / "seeds")],
-                       [f"--runner={DASK_RUNNER}", f"--output-dir={out}"])
-    return captured[0], None
+    options = PipelineOptions([
+        "--runner=DaskRunner", "--dask_client_address=tcp://dask-scheduler:8786",
+        "--bootstrap-servers=kafka:9092", "--topic=articles", f"--output-dir={out}"])
+    source = options.view_as(KafkaOptions).source_config().model_copy(update={
+        "start": parse_from("earliest"), "stop": parse_to("now"), "commit_offsets": False})
+    plan = ReplayPlan(splits=tuple(PartitionRange("articles", p, 0, 1000) for p in range(3)))
+    pipeline = beam.Pipeline(runner=ReplayDaskRunner(), options=options)
+    build_replay(pipeline, plan, options.view_as(NewsbeamOptions), source,
+                 ProgressLedger(str(tmp_path_factory.mktemp("dask-progress"))))
+    return pipeline
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +119,7 @@ def _project_dofns(pipeline: beam.Pipeline) -> list[tuple[str, beam.DoFn]]:
 @pytest.mark.parametrize("runner", RUNNERS)
 def test_built_for_the_runner_without_running(built, runner):
     pipeline, _, _ = built[runner]
-    expected = DASK_RUNNER.rsplit(".", 1)[1] if runner == "DaskRunner" else runner
+    expected = "ReplayDaskRunner" if runner == "DaskRunner" else runner
     assert type(pipeline.runner).__name__ == expected
     if runner != "DaskRunner":
         assert pipeline._options.view_as(StandardOptions).streaming
@@ -215,6 +232,17 @@ def test_worker_copies_of_a_dofn_share_no_state(tmp_path):
             second.teardown()
         checked += 1
     assert checked >= len(STAGES) - 1
+
+
+def test_dask_graph_has_no_stateful_or_splittable_dofn(built):
+    """Beam's DaskRunner runs ParDos without user state and without SDF support: the replay
+    graph must have replaced every stateful stage (RunStatefulInOrder) and read plainly."""
+    from apache_beam.runners.common import DoFnSignature
+
+    pipeline, _, _ = built["DaskRunner"]
+    offenders = [label for label, fn in _dofns(pipeline)
+                 if DoFnSignature(fn).is_stateful_dofn() or DoFnSignature(fn).is_splittable_dofn()]
+    assert not offenders, offenders
 
 
 def test_dofn_classes_hold_no_mutable_class_attributes(built):
