@@ -126,12 +126,15 @@ class PipelineRun:
 
     args: Sequence[str]
     log: Path
+    env: dict[str, str] = field(default_factory=dict)
+    log_level: str = "INFO"
     process: subprocess.Popen = field(init=False)
 
     def __post_init__(self) -> None:
         self._log_handle = self.log.open("ab")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen([*NEWSBEAM, "--log-level", "INFO", "run", *self.args],
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        self.process = subprocess.Popen([*NEWSBEAM, "--log-level", self.log_level, "run",
+                                         *self.args],
                                         stdout=self._log_handle, stderr=subprocess.STDOUT,
                                         cwd=REPO, env=env, start_new_session=True)
 

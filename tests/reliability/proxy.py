@@ -1,4 +1,5 @@
-"""A TCP proxy that can cut the network: the broker outage of the reliability suite.
+"""A TCP proxy that can cut the network (and terminate TLS): the broker outage and TLS
+tests of the reliability suite.
 
 ``cut()`` resets every open connection and refuses new ones (the listening socket is
 closed); ``restore()`` listens again on the same port. ``ProxiedBroker`` starts the
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import select
 import socket
+import ssl
 import struct
 import subprocess
 import threading
@@ -21,8 +23,10 @@ __all__ = ["CuttableProxy", "ProxiedBroker"]
 
 
 class CuttableProxy:
-    def __init__(self, target_port: int, port: int | None = None) -> None:
+    def __init__(self, target_port: int, port: int | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.port = port or free_port()
+        self._tls = tls
         self._target = ("127.0.0.1", target_port)
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
@@ -52,6 +56,14 @@ class CuttableProxy:
             if self._down:  # accepted in the instant of the cut
                 self._drop(client)
                 return
+            if self._tls is not None:  # terminate TLS here: clients speak TLS, Tansu plain
+                try:
+                    client.settimeout(10)
+                    client = self._tls.wrap_socket(client, server_side=True)
+                    client.settimeout(None)
+                except (OSError, ssl.SSLError):
+                    client.close()
+                    continue
             try:
                 upstream = socket.create_connection(self._target, timeout=5)
             except OSError:
@@ -66,7 +78,8 @@ class CuttableProxy:
         try:
             while True:
                 readable, _, _ = select.select(list(peers), [], [], 1.0)
-                for sock in readable:
+                pending = [s for s in peers if isinstance(s, ssl.SSLSocket) and s.pending()]
+                for sock in set(readable) | set(pending):
                     data = sock.recv(65536)
                     if not data:
                         return
