@@ -393,3 +393,17 @@ def test_template_names_do_not_shadow_beam_options():
                     for o in a.option_strings)
     assert ours & beam == {"bootstrap_servers"}
     assert launcher.template_argv(["--bootstrap_servers=b:9092"]) == ["--bootstrap-servers=b:9092"]
+
+
+def test_image_has_the_filesystems_the_deployments_write_to():
+    """Workers write --output-dir through Beam's filesystems: s3:// needs the aws extra,
+    gs:// the gcp extra, installed in the SDK harness image."""
+    runs = " ".join(rest for op, rest in manifests.dockerfile(DEPLOY / "Dockerfile") if op == "RUN")
+    extras = set(re.search(r"apache-beam\[([\w,]+)\]", runs).group(1).split(","))
+    outputs = [_flag_value(manifests.flink_driver_argv(), "--output-dir"),
+               str(manifests.dataflow_flags()["--parameters"]["output_dir"])]
+    needed = {"s3": "aws", "gs": "gcp"}
+    for output in outputs:
+        scheme = output.split("://", 1)[0] if "://" in output else None
+        if scheme in needed:
+            assert needed[scheme] in extras, f"{output} needs apache-beam[{needed[scheme]}]"
