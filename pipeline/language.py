@@ -97,7 +97,7 @@ class LanguageDetector:
         stated = normalise_language(hint)
         if stated is not None:
             return stated, 1.0
-        sample = unicodedata.normalize("NFC", text or "")[:MAX_CHARS]
+        sample = unicodedata.normalize("NFC", (text or "")[:MAX_CHARS * 2])[:MAX_CHARS]
         letters = sum(c.isalpha() for c in sample)
         if letters < MIN_LETTERS:
             return UNDETERMINED, 0.0

@@ -17,7 +17,11 @@ from dataclasses import dataclass
 
 import ahocorasick
 
-__all__ = ["Entry", "Hit", "TermMatcher", "fold"]
+__all__ = ["MAX_HITS", "Entry", "Hit", "TermMatcher", "fold"]
+
+# Real articles have hundreds of hits; past this many, a text is machine-made and the
+# rest of it adds no evidence, only work (a 1 MB body of taxonomy terms would take seconds).
+MAX_HITS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +96,8 @@ class TermMatcher:
     def __len__(self) -> int:
         return self._size
 
-    def find(self, text: str) -> list[Hit]:
-        """Non-overlapping hits in text order."""
+    def find(self, text: str, max_hits: int = MAX_HITS) -> list[Hit]:
+        """Non-overlapping hits in text order (matching stops after ``max_hits``)."""
         if not self._size or not text:
             return []
         folded = fold(text)
@@ -115,6 +119,8 @@ class TermMatcher:
                 while open_right and e < n and _is_word(folded[e]):
                     e += 1
                 candidates.append((s, -(e - s), -length, Hit(s, e, term, entries)))
+            if len(candidates) >= max_hits:
+                break
         candidates.sort(key=lambda c: c[:3])
         hits: list[Hit] = []
         taken_until = 0

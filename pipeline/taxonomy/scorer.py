@@ -33,6 +33,7 @@ REPEAT_DECAY = 0.5
 REFERENCE_WORDS = 200
 WINDOW_CHARS = 1500  # ~250 words: a section dedicated to a topic counts like a short article
 WINDOW_FACTOR = 0.6
+MAX_WINDOW_HITS = 200  # beyond this many hits, windows are sampled and capped
 MAX_EVIDENCE = 20
 _ALIASES = {"no": "nb"}
 _WORD = re.compile(r"\w+")
@@ -125,11 +126,16 @@ class TopicTagger:
         title = [f for f in found if f[0] == "title"]
         body = [f for f in found if f[0] != "title"]
         best_window = 0.0
-        end = 0
+        end, last_start = 0, -WINDOW_CHARS
+        exact = len(body) <= MAX_WINDOW_HITS  # else sample starts: bounded work on any input
         for i, (_, first, _, _) in enumerate(body):  # body hits are in text order
+            if not exact and first.start < last_start + WINDOW_CHARS // 5:
+                continue
+            last_start = first.start
             while end < len(body) and body[end][1].start < first.start + WINDOW_CHARS:
                 end += 1
-            best_window = max(best_window, sum(_decay(title + body[i:end])))
+            window = body[i:min(end, i + MAX_WINDOW_HITS)]
+            best_window = max(best_window, sum(_decay(title + window)))
         total = max(whole, WINDOW_FACTOR * best_window)
         ranked = sorted((f for f, w in zip(found, decayed, strict=True) if w > 0),
                         key=lambda f: -f[3])[:MAX_EVIDENCE]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -249,3 +250,16 @@ def test_unknown_language_falls_back_to_all_terms(tagger: TopicTagger) -> None:
 def test_no_text_no_tags(tagger: TopicTagger) -> None:
     assert tagger.tag("", "", "en") == []
     assert tagger.tag("", "", "zz") == []
+
+
+@pytest.mark.parametrize("body", [
+    "oil " * 250_000,  # a megabyte of one term: hits are capped, windows sampled
+    "crude oil film army chip " * 40_000,
+    "a" * 1_000_000,
+])
+def test_work_is_bounded_on_machine_made_bodies(tagger: TopicTagger, body: str) -> None:
+    start = time.perf_counter()
+    for language in ("en", "und"):
+        tagger.tag("", body, language)
+    assert time.perf_counter() - start < 5.0
+    assert "energy" not in tags(tagger, "oil " * 250_000, "en")  # one word is not a topic
