@@ -172,7 +172,8 @@ class WatchTracker(RestrictionTracker):
             return None
         self._split = True
         residual = self.current_restriction()
-        return WatchState(self._known, (), finished=True), residual
+        self._reading, self._finished = {}, True  # this tracker now holds the primary
+        return self.current_restriction(), residual
 
     def finish(self) -> None:
         self._finished = True

@@ -123,8 +123,6 @@ _RANGE_RESTRICTION = beam.DoFn.RestrictionParam(_RangeProvider())
 _MANUAL_WATERMARK = beam.DoFn.WatermarkEstimatorParam(_WatermarkProvider())
 
 
-
-
 class ReadPartitions(beam.DoFn):
     """``PartitionRange`` (or ``PartitionWatch``) -> ``RawMessage`` per record,
     event-timestamped by the policy.
@@ -191,6 +189,8 @@ class ReadPartitions(beam.DoFn):
                 seconds=config.bundle_seconds / len(reading))
             self._commit_on_finalize(bundle_finalizer, key, outcome.last_claimed)
             delays.append(outcome.retry_in)
+        if tracker.current_restriction().finished:
+            return  # the runner checkpointed this watch meanwhile; the residual goes on
         reading = tracker.current_restriction().reading
         marks = [self._reader.mark((t, p)) for t, p, _ in reading]
         if not reading:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import apache_beam as beam
+from apache_beam.io.restriction_trackers import OffsetRange
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
@@ -22,6 +23,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 
 from connectors import kafka_discovery
+from connectors.kafka_discovery import WatchState, WatchTracker
 from connectors.kafka_ranges import UNBOUNDED
 from connectors.kafka_reader import PartitionReader
 from connectors.kafka_settings import (
@@ -30,7 +32,7 @@ from connectors.kafka_settings import (
     parse_start,
     parse_stop,
 )
-from connectors.kafka_source import METRICS_NAMESPACE, ReadFromKafka
+from connectors.kafka_source import METRICS_NAMESPACE, ReadFromKafka, StopAt, _KafkaOffsetTracker
 from tests.connectors.conftest import create_topic, produce, proxied_broker
 
 RUNNER = ["--runner=FnApiRunner"]
@@ -393,3 +395,32 @@ def test_bounded_read_stops_at_a_timestamp(broker):
     expected = [pos for i, pos in enumerate(produced) if i < 17]
     offsets_read(source_config(broker.bootstrap_servers, topic, start="earliest",
                                stop=f"timestamp:{stop}", group="g-stop-ts"), expected)
+
+
+def test_restriction_trackers_checkpoint_and_stop_exactly():
+    """Pure: the offset tracker ends a range at StopAt and refuses dynamic splits (a
+    later part could commit before an earlier one is out); the watch tracker's
+    checkpoint carries the known partitions and each watched partition's next offset."""
+    tracker = _KafkaOffsetTracker(OffsetRange(5, UNBOUNDED))
+    assert tracker.try_claim(5) and tracker.try_claim(6)
+    assert tracker.try_split(0.5) is None
+    assert not tracker.try_claim(StopAt(9))
+    assert tracker.current_restriction() == OffsetRange(5, 9)
+    tracker.check_done()
+    assert tracker.is_bounded()
+
+    checkpointed = _KafkaOffsetTracker(OffsetRange(0, UNBOUNDED))
+    assert checkpointed.try_claim(0)
+    primary, residual = checkpointed.try_split(0)
+    assert (primary, residual) == (OffsetRange(0, 1), OffsetRange(1, UNBOUNDED))
+
+    watch = WatchTracker(WatchState(frozenset({("a", 0)})))
+    assert watch.try_claim(("discover", frozenset({("a", 0), ("a", 1)}), {("a", 1): 0}))
+    assert watch.try_claim(("read", ("a", 1), 0)) and watch.try_claim(("read", ("a", 1), 3))
+    primary, residual = watch.try_split(0)
+    assert primary.finished and not watch.try_claim(("read", ("a", 1), 4))
+    assert residual == WatchState(frozenset({("a", 0), ("a", 1)}), (("a", 1, 4),))
+    resumed = WatchTracker(residual)
+    assert resumed.try_claim(("read", ("a", 1), 4))
+    assert not resumed.try_claim(("stop", ("a", 1), 5))
+    assert resumed.current_restriction().reading == ()
