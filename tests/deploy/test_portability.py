@@ -428,3 +428,27 @@ def test_kafka_secrets_stay_out_of_the_job_graph(monkeypatch, tmp_path):
     leaked = [label for label, fn in _dofns(pipeline)
               if b"s3cr3t-value-for-the-test" in cloudpickle.dumps(fn)]
     assert not leaked, f"the Kafka password is inside the pickled DoFns of {leaked}"
+
+
+def test_stages_run_in_separate_sdk_worker_processes(tmp_path, capsys):
+    """Past construction: the stages run in SDK worker *processes* over the Fn API (the
+    in-process runner's multi-process mode), the way Flink's worker pool and Dataflow's
+    harness run them: DoFns unpickled and set up in another process, state over the Fn API
+    state channel. Every input record comes out in some route."""
+    from connectors.article_files import expand_paths, iter_file_values
+    from connectors.avro_files import list_avro_files, read_avro_records
+    from pipeline.cli import main
+
+    seeds = str(manifests.ROOT / "seeds")
+    out = tmp_path / "out"
+    assert main(["process", "--input", seeds, "--output-dir", str(out),
+                 "--direct_num_workers", "2", "--direct_running_mode", "multi_processing"]) == 0
+    capsys.readouterr()
+    expected = {(path, line) for path in expand_paths([seeds])
+                for line, _ in iter_file_values(path)}
+    seen = set()
+    for path in list_avro_files(str(out)):
+        for record in read_avro_records(path):
+            provenance = record["provenance"]
+            seen.add((provenance["file"], provenance["line"]))
+    assert seen == expected
