@@ -1,10 +1,12 @@
-"""The pipeline is portable: proven by construction, nothing is run or submitted.
+"""The pipeline is portable: proven by construction; nothing is submitted anywhere.
 
 For the Flink and Dataflow deployments the pipeline is built exactly as deployed (the
 launcher's flags read from deploy/, the graph built by ``pipeline.jobs.run_streaming``), for
 Dask as ``newsbeam replay --runner DaskRunner`` builds it (``pipeline.replay``); each is translated to the portable pipeline proto
 with the environment its runner would use. Every DoFn then goes through what a remote
 worker does with it: unpickled from the proto, set up, used side by side with another copy.
+One test goes past construction: the batch stages run locally in separate SDK worker
+processes over the Fn API.
 """
 
 from __future__ import annotations
