@@ -2,8 +2,8 @@
 
 Parsed together with ``--runner``/``--streaming`` and forwarded unchanged to Dataflow or
 Flink. Secrets are never option values: ``--kafka-property sasl.password=env:VAR`` (or
-``=file:PATH``, or a ``--kafka-property-file``) names where the secret is, and
-``source_config()``/``sink_config()`` read it when the configs are built.
+``=file:PATH``, or a ``--kafka-property-file``) names where the secret is; the configs
+keep that reference and the worker reads the secret when it creates its Kafka clients.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from connectors.kafka_settings import (
     KafkaSinkConfig,
     KafkaSourceConfig,
     TimestampPolicy,
-    load_properties_file,
     parse_start,
     parse_stop,
 )
@@ -85,11 +84,9 @@ class KafkaOptions(PipelineOptions):
                                  "KafkaIO through the expansion service (needs Java).")
 
     def _client(self, known, other) -> KafkaClientSettings:
-        file_props = (load_properties_file(self.kafka_property_file)
-                      if self.kafka_property_file else None)
         return KafkaClientSettings.from_properties(
             self.bootstrap_servers, _properties(self.kafka_properties), known=known,
-            file_props=file_props, other_client=other)
+            file_path=self.kafka_property_file, other_client=other)
 
     def source_config(self) -> KafkaSourceConfig:
         """The validated source config (raises ``ValueError`` saying what to fix)."""

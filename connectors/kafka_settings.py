@@ -3,10 +3,13 @@
 Start and stop positions, timestamp policy, consumer/producer properties. Properties use
 Kafka's dotted names (``security.protocol``, ``sasl.password``, ``fetch.max.bytes``) and are
 translated to kafka-python keyword arguments; an unknown key is refused with the list of
-known ones. Secret properties are ``SecretStr``: redacted in ``repr``, logs and
-``describe()``. On the command line a secret is given by reference only
-(``sasl.password=env:KAFKA_PASSWORD`` or ``=file:/run/secrets/kafka``), so it never becomes a
-``PipelineOptions`` value; a properties file may hold it literally.
+known ones. On the command line a secret is given by reference only
+(``sasl.password=env:KAFKA_PASSWORD`` or ``=file:/run/secrets/kafka``); a properties file
+may hold it literally. Either way only the reference (``SecretRef``: variable name, file
+path, or properties file and key) is kept and resolved when a client is created, on the
+worker: the secret never becomes a ``PipelineOptions`` value, a byte of the pickled
+pipeline, or a log line. The workers need the variable or file (container env, mounted
+secret).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +29,7 @@ __all__ = [
     "KafkaClientSettings",
     "KafkaSinkConfig",
     "KafkaSourceConfig",
+    "SecretRef",
     "StartKind",
     "StartPosition",
     "StopKind",
@@ -77,22 +81,51 @@ def _kafka_python_name(key: str, known: Iterable[str]) -> str:
 
 def resolve_property_value(key: str, value: str, *, allow_literal_secret: bool) -> str:
     """Resolve ``env:VAR`` and ``file:PATH`` references; refuse literal secrets on flags."""
-    if value.startswith("env:"):
-        var = value[4:]
-        if var not in os.environ:
-            raise ValueError(f"Kafka property {key!r} refers to environment variable {var!r}, "
-                             "which is not set")
-        return os.environ[var]
-    if value.startswith("file:"):
-        path = Path(value[5:])
-        if not path.is_file():
-            raise ValueError(f"Kafka property {key!r} refers to file {str(path)!r}, "
-                             "which does not exist")
-        return path.read_text(encoding="utf-8").strip()
+    if value.startswith(("env:", "file:")):
+        return _reference(key, value).resolve()
     if _is_secret(key) and not allow_literal_secret:
         raise ValueError(f"Kafka property {key!r} is a secret: give it as {key}=env:VARIABLE "
                          f"or {key}=file:/path, or put it in --kafka-property-file")
     return value
+
+
+class SecretRef(BaseModel):
+    """Where a secret is, not what it is: ``env:VAR``, ``file:PATH``, or a key of a
+    properties file. Resolved when a Kafka client is created (on the worker), so the
+    value never enters the pickled pipeline, its options, or a log."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["env", "file", "properties"]
+    location: str
+    key: str | None = None
+
+    def resolve(self) -> str:
+        if self.kind == "env":
+            if self.location not in os.environ:
+                raise ValueError(f"Kafka property {self.key!r} refers to environment variable "
+                                 f"{self.location!r}, which is not set")
+            return os.environ[self.location]
+        path = Path(self.location)
+        if not path.is_file():
+            raise ValueError(f"Kafka property {self.key!r} refers to file "
+                             f"{self.location!r}, which does not exist")
+        if self.kind == "file":
+            return path.read_text(encoding="utf-8").strip()
+        props = load_properties_file(path)
+        if self.key not in props:
+            raise ValueError(f"{self.location} no longer sets {self.key!r}")
+        return props[self.key]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.location}"
+
+
+def _reference(key: str, value: str) -> SecretRef:
+    kind, _, location = value.partition(":")
+    if kind == "file":
+        location = str(Path(location).expanduser().absolute())
+    return SecretRef(kind=kind, location=location, key=key)
 
 
 def load_properties_file(path: str | Path) -> dict[str, str]:
@@ -121,23 +154,29 @@ class KafkaClientSettings(BaseSettings):
 
     bootstrap_servers: str = "127.0.0.1:9092"
     properties: dict[str, Any] = Field(default_factory=dict)
-    secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    secrets: dict[str, SecretStr | SecretRef] = Field(default_factory=dict)
 
     @classmethod
     def from_properties(cls, bootstrap_servers: str, raw: Mapping[str, str], *,
                         known: Iterable[str], file_props: Mapping[str, str] | None = None,
-                        other_client: Iterable[str] = (),
+                        file_path: str | Path | None = None, other_client: Iterable[str] = (),
                         ) -> KafkaClientSettings:
-        """Build from dotted properties: flags (``raw``) override the file's.
+        """Build from dotted properties: flags (``raw``) override the file's
+        (``file_path``, or already-read ``file_props``).
 
+        Secrets are kept as references (``SecretRef``) and checked to resolve now; a
+        literal secret is allowed in the properties file only (referenced by file and key).
         Keys only ``other_client`` knows (a consumer's fetch sizes, for the producer) are
         skipped, so source and sink can share one property list.
         """
         known = list(known)
         skip = set(other_client) - set(known)
+        if file_path is not None:
+            file_path = Path(file_path).expanduser().absolute()
+            file_props = load_properties_file(file_path)
         properties: dict[str, Any] = {}
-        secrets: dict[str, SecretStr] = {}
-        for source, allow_literal in ((file_props or {}, True), (raw, False)):
+        secrets: dict[str, SecretStr | SecretRef] = {}
+        for source, from_file in ((file_props or {}, True), (raw, False)):
             for key, value in source.items():
                 try:
                     name = _kafka_python_name(key, known)
@@ -145,19 +184,32 @@ class KafkaClientSettings(BaseSettings):
                     if _kafka_python_name(key, [*known, *skip]) in skip:
                         continue
                     raise
-                resolved = resolve_property_value(key, value, allow_literal_secret=allow_literal)
-                if _is_secret(name):
-                    secrets[name] = SecretStr(resolved)
-                    properties.pop(name, None)
-                else:
-                    properties[name] = _coerce(resolved)
+                if not _is_secret(name):
+                    properties[name] = _coerce(name, resolve_property_value(
+                        key, value, allow_literal_secret=True))
                     secrets.pop(name, None)
+                    continue
+                if value.startswith(("env:", "file:")):
+                    secret: SecretStr | SecretRef = _reference(key, value)
+                elif not from_file:
+                    resolve_property_value(key, value, allow_literal_secret=False)  # raises
+                    raise AssertionError("unreachable")
+                elif file_path is not None:
+                    secret = SecretRef(kind="properties", location=str(file_path), key=key)
+                else:
+                    secret = SecretStr(value)
+                if isinstance(secret, SecretRef):
+                    secret.resolve()  # fail now, where the flags are, if it cannot resolve
+                secrets[name] = secret
+                properties.pop(name, None)
         return cls(bootstrap_servers=bootstrap_servers, properties=properties, secrets=secrets)
 
     def client_kwargs(self) -> dict[str, Any]:
-        """kafka-python keyword arguments, secrets revealed: never log the result."""
+        """kafka-python keyword arguments, secrets resolved and revealed: call it where the
+        client is created (on the worker), never log the result."""
         kwargs = dict(self.properties)
-        kwargs.update({k: v.get_secret_value() for k, v in self.secrets.items()})
+        kwargs.update({k: v.get_secret_value() if isinstance(v, SecretStr) else v.resolve()
+                       for k, v in self.secrets.items()})
         kwargs["bootstrap_servers"] = self.bootstrap_servers.split(",")
         return kwargs
 
@@ -167,7 +219,9 @@ class KafkaClientSettings(BaseSettings):
                 **{k: "**********" for k in self.secrets}}
 
 
-def _coerce(value: str) -> Any:
+def _coerce(name: str, value: str) -> Any:
+    if name == "ssl_check_hostname":  # from ssl.endpoint.identification.algorithm
+        return value.lower() not in ("", "none", "false")
     lowered = value.lower()
     if lowered in ("true", "false"):
         return lowered == "true"

@@ -5,8 +5,10 @@ cannot be downloaded here)."""
 from __future__ import annotations
 
 import logging
+import pickle
 from datetime import UTC, datetime
 
+import cloudpickle
 import pytest
 from apache_beam.io.kafka import ReadFromKafka as JavaReadFromKafka
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -196,3 +198,32 @@ def test_config_is_frozen_and_validated():
     with pytest.raises(ValueError, match="regular expression"):
         KafkaSourceConfig(topic_pattern="([")
     assert KafkaClientSettings().bootstrap_servers == "127.0.0.1:9092"
+
+
+def test_secrets_travel_as_references_and_resolve_where_clients_are_made(tmp_path,
+                                                                          monkeypatch):
+    """Only the reference is pickled into the DoFns; the value is read when a client is
+    created (on the worker), so a rotated secret is picked up by new clients."""
+    monkeypatch.setenv("KAFKA_PW", "first-s3cret")
+    props = tmp_path / "client.properties"
+    props.write_text("ssl.key.password=literal-s3cret\n")
+    config = options("--topic", "t", "--kafka-property", "sasl.password=env:KAFKA_PW",
+                     "--kafka-property-file", str(props)).source_config()
+    pickled = pickle.dumps(config) + cloudpickle.dumps(ReadFromKafka(config))
+    assert b"s3cret" not in pickled
+    assert config.client.client_kwargs()["ssl_password"] == "literal-s3cret"
+    monkeypatch.setenv("KAFKA_PW", "rotated-s3cret")
+    assert pickle.loads(pickle.dumps(config)).client.client_kwargs()[
+        "sasl_plain_password"] == "rotated-s3cret"
+    monkeypatch.delenv("KAFKA_PW")
+    with pytest.raises(ValueError, match="KAFKA_PW"):
+        config.client.client_kwargs()
+
+
+def test_ssl_endpoint_identification_maps_to_hostname_checking():
+    on = options("--topic", "t", "--kafka-property",
+                 "ssl.endpoint.identification.algorithm=https").source_config()
+    off = options("--topic", "t", "--kafka-property",
+                  "ssl.endpoint.identification.algorithm=").source_config()
+    assert on.client.properties["ssl_check_hostname"] is True
+    assert off.client.properties["ssl_check_hostname"] is False
