@@ -195,3 +195,14 @@ def test_bounded_replay_in_order_reaches_the_streaming_decisions() -> None:
     assert_that(out.articles | beam.Map(summary), equal_to(expected))
     p.replace_all([RunStatefulInOrderOverride()])
     p.run().wait_until_finish()
+
+
+def test_transform_from_pipeline_options() -> None:
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    options = PipelineOptions(["--dedup-bands", "48", "--dedup-rows", "4",
+                               "--dedup-threshold", "0.5"])
+    transform = DeduplicateArticles.from_options(options, ttl_seconds=86400)
+    cfg = transform.config
+    assert (cfg.bands, cfg.rows, cfg.threshold, cfg.ttl_seconds) == (48, 4, 0.5, 86400.0)
+    assert DeduplicateArticles.from_options(PipelineOptions([])).config.bands == 64
