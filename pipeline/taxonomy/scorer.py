@@ -105,54 +105,65 @@ class TopicTagger:
     @staticmethod
     def _score_tag(tag: str, fields: tuple[tuple[str, str, list[Hit]], ...],
                    norm: float) -> tuple[float, list[Evidence]]:
-        found: list[tuple[str, Hit, Entry, float]] = []  # field, hit, entry, weight × factor
-        anchored = False
-        for name, _, hits in fields:
-            for hit in hits:
-                for entry in hit.entries:
-                    if entry.tag != tag:
-                        continue
-                    factor = 1.0
-                    if name == "title":
-                        factor = TITLE_FACTOR
-                    elif hit.start < LEAD_CHARS:
-                        factor = LEAD_FACTOR
-                    anchored |= entry.kind == "anchor" and entry.weight > 0
-                    found.append((name, hit, entry, entry.weight * factor))
-        if not anchored:
-            return 0.0, []
+        found = _collect(tag, fields)
+        if not any(f.entry.kind == "anchor" and f.entry.weight > 0 for f in found):
+            return 0.0, []  # context terms alone prove nothing
         decayed = _decay(found)
-        whole = sum(decayed) / norm
-        title = [f for f in found if f[0] == "title"]
-        body = [f for f in found if f[0] != "title"]
-        best_window = 0.0
-        end, last_start = 0, -WINDOW_CHARS
-        exact = len(body) <= MAX_WINDOW_HITS  # else sample starts: bounded work on any input
-        for i, (_, first, _, _) in enumerate(body):  # body hits are in text order
-            if not exact and first.start < last_start + WINDOW_CHARS // 5:
-                continue
-            last_start = first.start
-            while end < len(body) and body[end][1].start < first.start + WINDOW_CHARS:
-                end += 1
-            window = body[i:min(end, i + MAX_WINDOW_HITS)]
-            best_window = max(best_window, sum(_decay(title + window)))
-        total = max(whole, WINDOW_FACTOR * best_window)
-        ranked = sorted((f for f, w in zip(found, decayed, strict=True) if w > 0),
-                        key=lambda f: -f[3])[:MAX_EVIDENCE]
-        ranked.sort(key=lambda f: (f[0] != "title", f[1].start))
-        weights = {id(f): w for f, w in zip(found, decayed, strict=True)}
-        evidence = [Evidence(term=e.term, field=name, start=h.start, end=h.end,
-                             weight=round(weights[id(f)] / norm, 4))
-                    for f in ranked for name, h, e, _ in [f]]
+        total = max(sum(decayed) / norm, WINDOW_FACTOR * _best_window(found))
+        ranked = sorted((p for p in zip(found, decayed, strict=True) if p[1] > 0),
+                        key=lambda p: -p[1])[:MAX_EVIDENCE]
+        ranked.sort(key=lambda p: (p[0].field != "title", p[0].hit.start))
+        evidence = [Evidence(term=f.entry.term, field=f.field, start=f.hit.start,
+                             end=f.hit.end, weight=round(w / norm, 4)) for f, w in ranked]
         return max(total, 0.0), evidence
 
 
-def _decay(found: list[tuple[str, Hit, Entry, float]]) -> list[float]:
+@dataclass(frozen=True, slots=True)
+class _Found:
+    field: str
+    hit: Hit
+    entry: Entry
+    base: float  # weight × field factor, before repeats decay
+
+
+def _collect(tag: str, fields: tuple[tuple[str, str, list[Hit]], ...]) -> list[_Found]:
+    found = []
+    for name, _, hits in fields:
+        for hit in hits:
+            for entry in hit.entries:
+                if entry.tag != tag:
+                    continue
+                factor = 1.0
+                if name == "title":
+                    factor = TITLE_FACTOR
+                elif hit.start < LEAD_CHARS:
+                    factor = LEAD_FACTOR
+                found.append(_Found(name, hit, entry, entry.weight * factor))
+    return found
+
+
+def _best_window(found: list[_Found]) -> float:
+    """The best title + ``WINDOW_CHARS`` stretch of body, scored without length norm."""
+    title = [f for f in found if f.field == "title"]
+    body = [f for f in found if f.field != "title"]  # in text order
+    best, end, last_start = 0.0, 0, -WINDOW_CHARS
+    exact = len(body) <= MAX_WINDOW_HITS  # else sample the starts: bounded work on any input
+    for i, first in enumerate(body):
+        if not exact and first.hit.start < last_start + WINDOW_CHARS // 5:
+            continue
+        last_start = first.hit.start
+        while end < len(body) and body[end].hit.start < first.hit.start + WINDOW_CHARS:
+            end += 1
+        best = max(best, sum(_decay(title + body[i:min(end, i + MAX_WINDOW_HITS)])))
+    return best
+
+
+def _decay(found: list[_Found]) -> list[float]:
     """Each hit's contribution, the n-th repeat of a term counting REPEAT_DECAY**n."""
     seen: dict[str, int] = {}
     out = []
-    for _, _, entry, base in found:
-        repeat = seen.get(entry.term, 0)
-        seen[entry.term] = repeat + 1
-        out.append(base * REPEAT_DECAY ** repeat)
+    for f in found:
+        repeat = seen.get(f.entry.term, 0)
+        seen[f.entry.term] = repeat + 1
+        out.append(f.base * REPEAT_DECAY ** repeat)
     return out
