@@ -1,8 +1,14 @@
 """The pipeline graph: the same stages for streaming (Kafka) and batch (files, replays).
 
 ``ProcessArticles`` is the whole stage chain, built once and reused by every entry point,
-so a replay runs exactly the code a streaming run ran. Step labels equal the transform
-names and never change: Dataflow and Flink match steps by name when a job is updated.
+so a replay runs exactly the code a streaming run ran; ``DeliverRoutes`` reports progress
+and writes every route to every sink. Step labels equal the transform names and never
+change: Dataflow and Flink match steps by name when a job is updated.
+
+No Flatten on an unbounded input: on Beam's FnApiRunner (our DirectRunner) a Flatten is a
+stage boundary, and a stage after it never runs while an unbounded read goes on. Routed
+articles and each stage's dead letters therefore travel as separate PCollections to the
+sinks; bounded runs merge them, so deterministic file shards see every record of a route.
 """
 
 from __future__ import annotations
@@ -17,33 +23,69 @@ from pipeline.clean import CleanArticles
 from pipeline.dead_letters import ARTICLES, DEAD_LETTER
 from pipeline.dedup import DeduplicateArticles
 from pipeline.language import DetectLanguage
-from pipeline.options import NewsbeamOptions
+from pipeline.limits import ArticleLimits, EnforceLimits
+from pipeline.options import NewsbeamOptions, SinkSpec
 from pipeline.parse import ParseArticles
+from pipeline.progress import ReportProgress
 from pipeline.routing import RouteArticles
 from pipeline.tagging import TagTopics
 
-__all__ = ["ProcessArticles", "WriteRoutes", "resolve_runner"]
+__all__ = ["DeliverRoutes", "ProcessArticles", "WriteRoutes", "resolve_runner"]
 
 
 class ProcessArticles(beam.PTransform):
-    """``RawMessage``s -> ``RoutedRecord``s: parse, clean, detect language, dedup, tag, route."""
+    """``RawMessage``s -> routed records: ``{"articles": ..., "<Stage>": dead letters}``.
+
+    parse -> enforce limits -> clean -> detect language -> deduplicate -> tag -> route.
+    """
 
     def __init__(self, options: NewsbeamOptions) -> None:
         super().__init__()
         self._options = options
 
-    def expand(self, messages: beam.PCollection) -> beam.PCollection:
+    def expand(self, messages: beam.PCollection) -> dict[str, beam.PCollection]:
         opts = self._options
         parsed = messages | "ParseArticles" >> ParseArticles(opts.max_message_bytes)
-        cleaned = parsed[ARTICLES] | "CleanArticles" >> CleanArticles()
+        limited = parsed[ARTICLES] | "EnforceLimits" >> EnforceLimits(ArticleLimits())
+        cleaned = limited[ARTICLES] | "CleanArticles" >> CleanArticles()
         detected = cleaned[ARTICLES] | "DetectLanguage" >> DetectLanguage()
         deduplicated = detected[ARTICLES] | "DeduplicateArticles" >> DeduplicateArticles(
             ttl_seconds=opts.dedup_ttl_days * 86400)
         tagged = deduplicated[ARTICLES] | "TagTopics" >> TagTopics()
-        dead_letters = (
-            [stage[DEAD_LETTER] for stage in (parsed, cleaned, detected, deduplicated, tagged)]
-            | "CollectDeadLetters" >> beam.Flatten())
-        return (tagged[ARTICLES], dead_letters) | "RouteArticles" >> RouteArticles()
+        stages = {"ParseArticles": parsed, "EnforceLimits": limited, "CleanArticles": cleaned,
+                  "DetectLanguage": detected, "DeduplicateArticles": deduplicated,
+                  "TagTopics": tagged}
+        routes = {"articles": tagged[ARTICLES]}
+        routes.update({name: outputs[DEAD_LETTER] for name, outputs in stages.items()})
+        return routes | "RouteArticles" >> RouteArticles()
+
+
+class DeliverRoutes(beam.PTransform):
+    """Routed records (one PCollection or ``ProcessArticles``' dict) -> progress + sinks."""
+
+    def __init__(self, sinks: list[SinkSpec], avro_codec: str = "deflate", *,
+                 progress_interval: float = 5.0, metrics_port: int | None = None,
+                 bounded: bool | None = None) -> None:
+        super().__init__()
+        self._sinks = sinks
+        self._avro_codec = avro_codec
+        self._progress_interval = progress_interval
+        self._metrics_port = metrics_port
+        self._bounded = bounded
+
+    def expand(self, routed: beam.PCollection | dict[str, beam.PCollection]) -> dict[str, Any]:
+        streams = routed if isinstance(routed, dict) else {"routes": routed}
+        if len(streams) > 1 and all(s.is_bounded for s in streams.values()):
+            streams = {"routes": tuple(streams.values()) | "MergeRoutes" >> beam.Flatten()}
+        outputs: dict[str, Any] = {}
+        for name, stream in streams.items():
+            suffix = "" if name == "routes" else name
+            reported = stream | f"ReportProgress{suffix}" >> ReportProgress(
+                self._progress_interval, self._metrics_port)
+            written = reported | f"WriteRoutes{suffix}" >> WriteRoutes(
+                self._sinks, self._avro_codec, bounded=self._bounded)
+            outputs.update({f"{name}.{key}": value for key, value in written.items()})
+        return outputs
 
 
 def resolve_runner(options: PipelineOptions) -> Any:

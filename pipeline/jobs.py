@@ -9,9 +9,8 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from connectors.article_files import ReadArticleFiles, expand_paths
-from pipeline.graph import ProcessArticles, WriteRoutes, resolve_runner
+from pipeline.graph import DeliverRoutes, ProcessArticles, resolve_runner
 from pipeline.options import NewsbeamOptions
-from pipeline.progress import ReportProgress
 from pipeline.summary import RunSummary, summary_from_result
 
 __all__ = ["run_batch", "run_streaming"]
@@ -25,6 +24,12 @@ def _run(pipeline: beam.Pipeline) -> RunSummary:
     return summary_from_result(result)
 
 
+def _deliver(options: NewsbeamOptions) -> DeliverRoutes:
+    return DeliverRoutes(options.sink_specs(), options.avro_codec,
+                         progress_interval=options.progress_interval,
+                         metrics_port=options.metrics_port)
+
+
 def run_batch(inputs: Sequence[str], argv: Sequence[str]) -> RunSummary:
     """``newsbeam process``: the streaming stages over files, in batch."""
     options = PipelineOptions(list(argv))
@@ -34,24 +39,20 @@ def run_batch(inputs: Sequence[str], argv: Sequence[str]) -> RunSummary:
     _ = (pipeline
          | "ReadArticleFiles" >> ReadArticleFiles(paths)
          | "ProcessArticles" >> ProcessArticles(ours)
-         | "ReportProgress" >> ReportProgress(ours.progress_interval, ours.metrics_port)
-         | "WriteRoutes" >> WriteRoutes(ours.sink_specs(), ours.avro_codec))
+         | "DeliverRoutes" >> _deliver(ours))
     _log.info("batch run starting", extra={"inputs": len(paths)})
     return _run(pipeline)
 
 
 def run_streaming(argv: Sequence[str]) -> RunSummary:
     """``newsbeam run``: Kafka -> stages -> sinks, until stopped (or drained, if asked)."""
-    from connectors.kafka_options import KafkaOptions
-    from connectors.kafka_source import ReadFromKafka
+    from connectors.kafka_source import source_from_options
 
     options = PipelineOptions(list(argv))
     ours = options.view_as(NewsbeamOptions)
-    kafka = options.view_as(KafkaOptions)
     pipeline = beam.Pipeline(runner=resolve_runner(options), options=options)
     _ = (pipeline
-         | "ReadFromKafka" >> ReadFromKafka(kafka.source_config())
+         | "ReadFromKafka" >> source_from_options(options)
          | "ProcessArticles" >> ProcessArticles(ours)
-         | "ReportProgress" >> ReportProgress(ours.progress_interval, ours.metrics_port)
-         | "WriteRoutes" >> WriteRoutes(ours.sink_specs(), ours.avro_codec))
+         | "DeliverRoutes" >> _deliver(ours))
     return _run(pipeline)

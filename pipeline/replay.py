@@ -59,7 +59,7 @@ from connectors.kafka_replay import (
     plan_replay,
     split_name,
 )
-from pipeline.graph import ProcessArticles, WriteRoutes, resolve_runner
+from pipeline.graph import DeliverRoutes, ProcessArticles, resolve_runner
 from pipeline.models import RawMessage
 from pipeline.options import NewsbeamOptions
 from pipeline.routing import RoutedRecord
@@ -324,7 +324,9 @@ def build_replay(pipeline: beam.Pipeline, plan: ReplayPlan, ours: NewsbeamOption
                 | "ReadSplits" >> beam.ParDo(ReadSplits(source, ledger)).with_output_types(
                     RawMessage))
     routed = messages | "ProcessArticles" >> ProcessArticles(ours)
-    _ = routed | "WriteRoutes" >> WriteRoutes(ours.sink_specs(), ours.avro_codec, bounded=True)
+    _ = routed | "DeliverRoutes" >> DeliverRoutes(
+        ours.sink_specs(), ours.avro_codec, progress_interval=ours.progress_interval,
+        metrics_port=ours.metrics_port, bounded=True)
     _ = routed | "SummarizeReplay" >> SummarizeReplay(ledger)
     pipeline.replace_all([RunStatefulInOrderOverride()])
 

@@ -77,10 +77,18 @@ class _RouteDeadLetterFn(beam.DoFn):
 
 
 class RouteArticles(beam.PTransform):
-    """``(articles, dead letters)`` -> one ``RoutedRecord`` per record and route."""
+    """``{"articles": ..., "<stage>": dead letters, ...}`` -> the same keys, as ``RoutedRecord``s.
 
-    def expand(self, inputs: tuple[beam.PCollection, beam.PCollection]) -> beam.PCollection:
-        articles, dead_letters = inputs
-        routed_articles = articles | "RouteEachArticle" >> beam.ParDo(_RouteArticleFn())
-        routed_letters = dead_letters | "RouteEachDeadLetter" >> beam.ParDo(_RouteDeadLetterFn())
-        return (routed_articles, routed_letters) | "MergeRoutes" >> beam.Flatten()
+    Not merged into one PCollection: on Beam's FnApiRunner a Flatten is a stage boundary
+    that an unbounded read never lets the stage after it cross, so a streaming run would
+    write nothing. ``pipeline.graph.DeliverRoutes`` merges them only for bounded inputs.
+    """
+
+    def expand(self, inputs: dict[str, beam.PCollection]) -> dict[str, beam.PCollection]:
+        routed = {}
+        for name, pcoll in inputs.items():
+            if name == "articles":
+                routed[name] = pcoll | "RouteEachArticle" >> beam.ParDo(_RouteArticleFn())
+            else:
+                routed[name] = pcoll | f"RouteDeadLetters{name}" >> beam.ParDo(_RouteDeadLetterFn())
+        return routed
