@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 import apache_beam as beam
@@ -161,7 +161,10 @@ class WriteRoutes(beam.PTransform):
     (``--value-encoding``, ``--schema-registry-url``, ``--file-window-seconds``,
     ``--max-file-bytes``, ``--file-shards``, ``--bootstrap-servers``, ``--kafka-property``).
     ``bounded`` picks the file layout (``connectors.avro_files``); None decides from the
-    input (see ``_auto_bounded``). Returns ``files<i>`` (paths written by file sink ``i``),
+    input (see ``_auto_bounded``). The input is one PCollection of ``RoutedRecord``s or
+    several (e.g. articles and each stage's dead letters): in the streaming layout each
+    gets its own writers rather than a Flatten, which the FnApiRunner never runs past
+    while an unbounded read goes on. Returns ``files<i>`` (paths written by file sink ``i``),
     ``encode_failures<i>`` and ``sink_failures<i>`` (``DeadLetter``s of Kafka sink ``i``,
     already written to the dead-letter route: for monitoring, not to be written again).
     """
@@ -192,7 +195,7 @@ class WriteRoutes(beam.PTransform):
         self._max_file_bytes = max_file_bytes
         self._file_shards = file_shards
 
-    def _settings(self, routed: beam.PCollection) -> dict[str, Any]:
+    def _settings(self, routed: beam.PCollection, all_bounded: bool = True) -> dict[str, Any]:
         from pipeline.options import NewsbeamOptions
 
         ours = routed.pipeline._options.view_as(NewsbeamOptions)
@@ -204,7 +207,8 @@ class WriteRoutes(beam.PTransform):
             return from_flag if from_flag is not None else default
 
         return {
-            "bounded": self._bounded if self._bounded is not None else _auto_bounded(routed),
+            "bounded": (self._bounded if self._bounded is not None
+                        else all_bounded and _auto_bounded(routed)),
             "encoding": pick(self._value_encoding, "value_encoding", "single-object"),
             "registry_url": pick(self._registry_url, "schema_registry_url", None),
             "window_seconds": pick(self._file_window_seconds, "file_window_seconds", 60.0),
@@ -219,11 +223,29 @@ class WriteRoutes(beam.PTransform):
 
         return routed.pipeline._options.view_as(KafkaOptions).sink_config()
 
-    def expand(self, routed: beam.PCollection) -> dict[str, beam.PCollection]:
-        settings = self._settings(routed)
+    def expand(self, routed: beam.PCollection | Sequence[beam.PCollection],
+               ) -> dict[str, beam.PCollection]:
+        inputs = [routed] if isinstance(routed, beam.PCollection) else list(routed)
+        if not inputs:
+            raise ValueError("WriteRoutes needs at least one PCollection of RoutedRecords")
+        settings = self._settings(inputs[0], all(p.is_bounded for p in inputs))
+        config = (self._kafka_sink_config(inputs[0])
+                  if any(s.kind == "kafka" for s in self._sinks) else None)
+        if len(inputs) == 1:
+            return self._write(inputs[0], settings, config)
+        if settings["bounded"]:  # batch: merging is free, and one writer per route folder
+            return self._write(inputs | "MergeInputs" >> beam.Flatten(), settings, config)
+        # Streaming: each input gets its own sinks instead of a Flatten (see ``_write``).
+        outputs: dict[str, beam.PCollection] = {}
+        for number, pcoll in enumerate(inputs):
+            written = pcoll | f"Input{number}" >> _WriteInput(self, settings, config)
+            outputs.update({f"{key}_input{number}": value for key, value in written.items()})
+        return outputs
+
+    def _write(self, routed: beam.PCollection, settings: dict[str, Any],
+               config: KafkaSinkConfig | None) -> dict[str, beam.PCollection]:
         kafka_sinks = [(i, s) for i, s in enumerate(self._sinks) if s.kind == "kafka"]
         avro_sinks = [(i, s) for i, s in enumerate(self._sinks) if s.kind == "avro"]
-        config = self._kafka_sink_config(routed) if kafka_sinks else None
         outputs: dict[str, beam.PCollection] = {}
 
         # Sink failures stay one PCollection per source. No Flatten in the streaming
@@ -272,6 +294,20 @@ class WriteRoutes(beam.PTransform):
                 for part, letters in (("Encoding", retry["failed"]), ("Delivery", undelivered)):
                     _ = letters | f"RefuseLoss{name}{part}" >> beam.ParDo(_RefuseLossFn())
         return outputs
+
+
+class _WriteInput(beam.PTransform):
+    """One of several inputs of ``WriteRoutes``, written to every sink under its own label."""
+
+    def __init__(self, parent: WriteRoutes, settings: dict[str, Any],
+                 config: KafkaSinkConfig | None) -> None:
+        super().__init__()
+        self._parent = parent
+        self._settings = settings
+        self._config = config
+
+    def expand(self, routed: beam.PCollection) -> dict[str, beam.PCollection]:
+        return self._parent._write(routed, self._settings, self._config)
 
 
 # ---------------------------------------------------------------------------- reading back

@@ -70,16 +70,25 @@ def _topics(bootstrap: str, template: str, routes, registry=None) -> dict[str, l
     return _by_route(pairs)
 
 
-def _run(sinks: list[SinkSpec], config: KafkaSinkConfig, **kwargs) -> None:
+def _run(sinks: list[SinkSpec], config: KafkaSinkConfig, *, split: bool = False,
+         **kwargs) -> None:
+    """``split``: articles and dead letters as two inputs, as the stages hand them over."""
     with beam.Pipeline(options=PipelineOptions(RUNNER)) as pipeline:
-        _ = pipeline | beam.Create(_routed()) | WriteRoutes(sinks, kafka_config=config, **kwargs)
+        routed = pipeline | beam.Create(_routed())
+        if split:
+            routed = tuple(routed | beam.Partition(lambda r, _: int(r.schema == "dead_letter"), 2))
+        _ = routed | WriteRoutes(sinks, kafka_config=config, **kwargs)
 
 
-def test_both_sinks_at_once_hold_the_same_records_per_route(broker, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("bounded", "split"), [(False, False), (False, True), (True, True)],
+                         ids=["streaming", "streaming-two-inputs", "bounded-two-inputs"])
+def test_both_sinks_at_once_hold_the_same_records_per_route(broker, tmp_path: Path,
+                                                           bounded: bool, split: bool) -> None:
     """Files and topics (single-object encoding) read back equal, route by route."""
     template = f"rs-{uuid.uuid4().hex[:6]}.{{route}}"
     config = KafkaSinkConfig(client=KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers))
-    _run([SinkSpec("avro", str(tmp_path)), SinkSpec("kafka", template)], config, bounded=False)
+    _run([SinkSpec("avro", str(tmp_path)), SinkSpec("kafka", template)], config,
+         bounded=bounded, split=split)
     expected = _by_route((r.route, r.record) for r in _routed())
     assert set(expected) == {"energy", "defense", "untagged", "duplicates", "dead_letter"}
     assert _files(tmp_path) == expected

@@ -83,10 +83,12 @@ def streaming_writer(argv: list[str], delay: float = 0.0) -> None:
     options = PipelineOptions(argv)
     ours = options.view_as(NewsbeamOptions)
     with beam.Pipeline(runner=resolve_runner(options), options=options) as pipeline:
-        _ = (pipeline
-             | "ReadFromKafka" >> ReadFromKafka(options.view_as(KafkaOptions).source_config())
-             | "Route" >> beam.FlatMap(_slowly, _to_routed, delay)
-             | "WriteRoutes" >> WriteRoutes(ours.sink_specs(), ours.avro_codec))
+        routed = (pipeline
+                  | "ReadFromKafka" >> ReadFromKafka(options.view_as(KafkaOptions).source_config())
+                  | "Route" >> beam.FlatMap(_slowly, _to_routed, delay)
+                  | "Split" >> beam.Partition(lambda r, _: int(r.route == "untagged"), 2))
+        # Two inputs, as the stages hand articles and dead letters over separately.
+        _ = tuple(routed) | "WriteRoutes" >> WriteRoutes(ours.sink_specs(), ours.avro_codec)
 
 
 def _kill_while_writing(args: list[str], out: Path) -> list[Path]:
