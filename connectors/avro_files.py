@@ -346,7 +346,8 @@ class WriteAvroFiles(beam.PTransform):
                 | "ShardById" >> beam.Map(_shard_of, self._shards)
                 | "GroupShards" >> beam.GroupByKey()
                 | "WriteShardFiles" >> beam.ParDo(
-                    _WriteShardFn(self._output_dir, self._codec, self._shards)))
+                    _WriteShardFn(self._output_dir, self._codec, self._shards),
+                ).with_output_types(str))
             _ = (written
                  | "CollectWritten" >> beam.combiners.ToList()
                  | "RemoveStaleShards" >> beam.ParDo(_RemoveStaleShardsFn(self._output_dir)))
@@ -355,4 +356,5 @@ class WriteAvroFiles(beam.PTransform):
             records = records | "FixedWindows" >> beam.WindowInto(
                 FixedWindows(self._window_seconds))
         return records | "WriteBundleFiles" >> beam.ParDo(
-            _WriteBundleFilesFn(self._output_dir, self._codec, self._max_file_bytes))
+            _WriteBundleFilesFn(self._output_dir, self._codec, self._max_file_bytes),
+        ).with_output_types(str)

@@ -164,7 +164,8 @@ class WriteRoutes(beam.PTransform):
     input (see ``_auto_bounded``). The input is one PCollection of ``RoutedRecord``s or
     several (e.g. articles and each stage's dead letters): in the streaming layout each
     gets its own writers rather than a Flatten, which the FnApiRunner never runs past
-    while an unbounded read goes on. Returns ``files<i>`` (paths written by file sink ``i``),
+    while an unbounded read goes on. Pass ``tuple(outputs)`` for a multi-output ParDo or
+    ``Partition`` (Beam hands a ``DoOutputsTuple`` over as its first PCollection only). Returns ``files<i>`` (paths written by file sink ``i``),
     ``encode_failures<i>`` and ``sink_failures<i>`` (``DeadLetter``s of Kafka sink ``i``,
     already written to the dead-letter route: for monitoring, not to be written again).
     """
