@@ -32,6 +32,7 @@ class CuttableProxy:
         self._sockets: set[socket.socket] = set()
         self._listener: socket.socket | None = None
         self._down = False
+        self.bytes_down = 0  # bytes forwarded from the broker to clients (fetches, mostly)
 
     @property
     def address(self) -> str:
@@ -84,6 +85,8 @@ class CuttableProxy:
                     if not data:
                         return
                     peers[sock].sendall(data)
+                    if sock is b:
+                        self.bytes_down += len(data)
         except (OSError, ValueError):
             return
         finally:

@@ -57,22 +57,30 @@ def test_thirty_second_broker_outage_mid_stream_loses_nothing(
     topic, out, log = "outage", tmp_path / "out", tmp_path / "run.log"
     ensure_topic(proxy.address, topic, 2)
     producer = LiveProducer(proxy.address, topic, rate=20, seed=7, run="outage",
-                            request_timeout_ms=10000, max_block_ms=60000).start()
+                            request_timeout_ms=10000, max_block_ms=60000,
+                            reconnect_backoff_max_ms=500).start()
     run = PipelineRun(run_args(proxy.address, topic, out, "outage", "--start", "earliest",
                                "--stop", "drained:6"), log)
     try:
-        time.sleep(8.0)  # start-up and a few seconds of reading
-        assert run.process.poll() is None, tail(log)
+        deadline = time.monotonic() + 60
+        while proxy.bytes_down < 100_000:  # the pipeline is fetching articles: mid-stream
+            assert time.monotonic() < deadline, f"the pipeline never read\n{tail(log)}"
+            assert run.process.poll() is None, tail(log)
+            time.sleep(0.2)
+        time.sleep(2.0)
         producer.paused.set()
         time.sleep(0.3)
-        cut_at = time.time()
+        cut_at, fetched_before_cut = time.time(), proxy.bytes_down
         proxy.cut()
         time.sleep(OUTAGE_SECONDS)
         assert run.process.poll() is None, f"the pipeline died during the outage\n{tail(log)}"
         proxy.restore()
         restored_at = time.time()
+        acked_before = len(producer.acked)
         producer.paused.clear()
-        time.sleep(3.0)
+        while len(producer.acked) < acked_before + 40:  # articles flow again
+            assert time.monotonic() < deadline + 120, "the producer did not resume"
+            time.sleep(0.1)
     finally:
         produced = producer.stop()
     code = run.wait(timeout=120)
@@ -85,6 +93,7 @@ def test_thirty_second_broker_outage_mid_stream_loses_nothing(
     recoveries = [t for t in _log_times(log, "reachable again") if t >= restored_at - 1]
     write_figures("broker_outage", {
         "outage_seconds": OUTAGE_SECONDS, "produced": len(produced),
+        "fetched_before_cut_bytes": fetched_before_cut,
         "offsets_found": len(result.ids_by_offset), "records_read": result.records,
         "lost": len(missing), "retries_logged": len(failures),
         "recovered_after_restore_s": round(recoveries[0] - restored_at, 1) if recoveries else None,
