@@ -18,6 +18,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any, NamedTuple
 
 import apache_beam as beam
@@ -63,8 +64,17 @@ def topic_for(template: str, route: str) -> str:
     return template.replace("{route}", route)
 
 
+def _json_value(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="backslashreplace")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
 def _record_json(record: dict[str, Any]) -> bytes:
-    return json.dumps(record, ensure_ascii=False, sort_keys=True, default=repr).encode()
+    """The record that could not be encoded, as JSON: the dead letter's payload."""
+    return json.dumps(record, ensure_ascii=False, sort_keys=True, default=_json_value).encode()
 
 
 class _EncodeForKafkaFn(beam.DoFn):
