@@ -17,7 +17,7 @@ from pipeline.boilerplate import SiteChromeLearner, clean_content, extract_conte
 from pipeline.clean import apply_cleaning, site_of
 from pipeline.dead_letters import StageError
 from pipeline.dedup import apply_decision, article_event_time
-from pipeline.language import SHORT_LETTERS, UNDETERMINED, LanguageDetector
+from pipeline.language import LanguageDetector, with_language
 from pipeline.models import Provenance, ProvenanceKind, RawMessage
 from pipeline.parse import parse_message
 from pipeline.routing import route_article
@@ -48,10 +48,7 @@ def run_plain_loop(values: list[bytes]) -> dict[str, float]:
         except StageError:
             routes["dead_letter"] += 1
             continue
-        stated = article.language if article.language != UNDETERMINED else None
-        text = article.body if len(article.body) >= SHORT_LETTERS else f"{article.title}\n{article.body}"
-        language, confidence = detector.detect(text, stated)
-        article = article.model_copy(update={"language": language, "language_confidence": confidence})
+        article = with_language(article, detector)
         article = apply_decision(article, index.observe(article, article_event_time(article)).decision)
         article = article.model_copy(update={"topics": tagger.tag(article.title, article.body,
                                                                   article.language)})

@@ -37,6 +37,7 @@ __all__ = [
     "MIN_LETTERS",
     "SHORT_LETTERS",
     "UNDETERMINED",
+    "with_language",
     "DetectLanguage",
     "LanguageDetector",
     "detect_language",
@@ -119,6 +120,15 @@ def _mostly_latin(sample: str, letters: int) -> bool:
     return latin > letters / 2
 
 
+def with_language(article: Article, detector: LanguageDetector) -> Article:
+    """The article with its language set: the body decides, the title helps when it is short;
+    a language the producer stated is kept."""
+    stated = article.language if article.language != UNDETERMINED else None
+    text = article.body if len(article.body) >= SHORT_LETTERS else f"{article.title}\n{article.body}"
+    language, confidence = detector.detect(text, stated)
+    return article.model_copy(update={"language": language, "language_confidence": confidence})
+
+
 @functools.cache
 def _default_detector() -> LanguageDetector:
     return LanguageDetector()
@@ -143,12 +153,7 @@ class _DetectLanguageFn(beam.DoFn):
         yield from guard_stage(self.STAGE, article, self._detect)
 
     def _detect(self, article: Article) -> Article:
-        stated = article.language if article.language != UNDETERMINED else None
-        text = article.body if len(article.body) >= SHORT_LETTERS else (
-            f"{article.title}\n{article.body}")
-        language, confidence = self._detector.detect(text, stated)
-        return article.model_copy(update={"language": language,
-                                          "language_confidence": confidence})
+        return with_language(article, self._detector)
 
 
 @beam.typehints.with_input_types(Article)
