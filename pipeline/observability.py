@@ -44,5 +44,9 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("kafka", "apache_beam", "urllib3", "trafilatura", "distributed"):
+    for noisy in ("apache_beam", "urllib3", "trafilatura", "htmldate", "distributed"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # kafka-python logs every reconnect attempt at ERROR during a broker outage; the
+    # source logs the outage and the recovery itself, once each, with structure.
+    logging.getLogger("kafka").setLevel(logging.DEBUG if root.level <= logging.DEBUG
+                                        else logging.CRITICAL)
