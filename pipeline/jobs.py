@@ -24,10 +24,10 @@ def _run(pipeline: beam.Pipeline) -> RunSummary:
     return summary_from_result(result)
 
 
-def _deliver(options: NewsbeamOptions) -> DeliverRoutes:
+def _deliver(options: NewsbeamOptions, bounded: bool | None = None) -> DeliverRoutes:
     return DeliverRoutes(options.sink_specs(), options.avro_codec,
                          progress_interval=options.progress_interval,
-                         metrics_port=options.metrics_port)
+                         metrics_port=options.metrics_port, bounded=bounded)
 
 
 def run_batch(inputs: Sequence[str], argv: Sequence[str]) -> RunSummary:
@@ -39,7 +39,7 @@ def run_batch(inputs: Sequence[str], argv: Sequence[str]) -> RunSummary:
     _ = (pipeline
          | "ReadArticleFiles" >> ReadArticleFiles(paths)
          | "ProcessArticles" >> ProcessArticles(ours)
-         | "DeliverRoutes" >> _deliver(ours))
+         | "DeliverRoutes" >> _deliver(ours, bounded=True))
     _log.info("batch run starting", extra={"inputs": len(paths)})
     return _run(pipeline)
 
