@@ -7,6 +7,7 @@ decides each line, knowing which lines the site repeats everywhere.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,6 +47,9 @@ class CleanedDocument:
     cleaning: TextCleaning
 
 
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def extract_content(body: str | None, html: str | None, url: str | None = None, *,
                     metadata: bool = True) -> Content:
     """The text to clean: the page's main content if there is HTML, else the body.
@@ -55,6 +59,9 @@ def extract_content(body: str | None, html: str | None, url: str | None = None, 
     text, cleaned line by line.
     """
     if html and html.strip():
+        # Control characters are not text; HTML parsers turn NUL into U+FFFD, which
+        # would add a character the page never showed.
+        html = _CONTROL_CHARS.sub("", html)
         page = extract_html(html, url=url, metadata=metadata)
         if page.text.strip():
             return Content(text=page.text, mode="extracted", page=page)
