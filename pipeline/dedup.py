@@ -10,32 +10,43 @@ Design - decisions equal to the pure core's, on every runner:
 - *Key.* All articles share one key (``DEDUP_KEY``). First-seen-wins is a sequential
   decision: an article must be compared with everything remembered before it, so any
   split of the stream by key is a split of the index. One key gives exactly the
-  decisions of ``DedupIndex`` run over the same order, on the FnApiRunner, Dask, Flink
-  or Dataflow alike; the cost is that this one step runs on one worker at a time
-  (measured ~1-2k articles/s, ``bench/bench_dedup.py``), while parsing, cleaning and
-  tagging around it scale out. No GroupByKey: a stateful DoFn after a keyed ``Map`` is
-  fused and streams on the FnApiRunner.
-- *State.* A ``BagState`` of entry records (bytes, ``similarity.entry``; about 0.7 KB
-  per canonical article, 80 bytes per duplicate; never the text) plus a
-  ``ReadModifyWriteState`` (version, bag length). Each decision appends one record. The
-  DoFn instance caches the index rebuilt from the bag and trusts it only while the
-  version in state matches, so a retried bundle, a restart or a key moving to another
-  worker rebuilds it from state: the cache is an accelerator, never the truth.
+  decisions of ``DedupIndex`` run over the same order; the cost is that this one step
+  runs on one worker at a time (~1,000 articles/s on one core, ``bench/bench_dedup.py``),
+  while parsing, cleaning and tagging around it scale out. No GroupByKey: a stateful
+  DoFn after a keyed ``Map`` is fused and streams on the FnApiRunner. State is per key
+  *and window*: the input must stay in the global window (as in ``pipeline.graph``).
+- *State.* A ``BagState`` of entry records (bytes, ``similarity.entry``; never the
+  text: ~1 KB per canonical article, ~80 bytes per duplicate) plus a
+  ``ReadModifyWriteState`` (write token, bag length). Each decision appends one record.
+  The DoFn instance caches the index rebuilt from the bag and trusts it only while the
+  random token it wrote is the one in state, so a retried bundle, a restart or a key
+  moving to another worker rebuilds it from state: the cache is an accelerator, never
+  the truth (``tests/pipeline/test_dedup.py`` moves the key between workers).
 - *TTL.* Lazy, on event time: the clock is the largest article event time seen (Kafka
   timestamp, else ``published_at``); an entry older than ``ttl`` no longer matches and is
   evicted; the bag is compacted to the live entries when it holds over twice as many
   records as are live. No timers: processing-time timers do not exist on the
-  FnApiRunner, and lazy eviction needs none.
-- *Memory per million articles remembered* (in the worker, measured by
-  ``bench/bench_dedup.py`` at 50% duplicates): about 1.3 GB of Python objects for the
-  index, plus the bag in the runner's state backend (~0.45 GB encoded). With 7 days of
-  TTL that is the week's volume.
+  FnApiRunner, and lazy eviction needs none. A copy that keeps arriving within the TTL
+  keeps its exact key alive, so it still resolves to the first-seen canonical.
+- *Bounded runs.* A replay uses this same transform; on runners without user state
+  (Dask) the replay graph runs this DoFn per key over the records in replay order with
+  in-memory state (``pipeline.replay.RunStatefulInOrder``), so decisions equal the
+  sequential core's for that order (tested). Exact-duplicate groups do not depend on
+  the order at all; which member is canonical does (first seen wins).
+- *Memory per million articles remembered* (the index in the worker, measured by
+  ``bench/bench_dedup.py`` and tracemalloc): ~3.2 KB per canonical article (192-slot
+  signature, band tables, anchors) and ~0.4 KB per duplicate (exact keys only), so
+  ~1.8 GB per million at 50% copies, ~3.2 GB if all are distinct; plus the bag in the
+  runner's state backend, ~1 KB / 80 B per record (~0.55 GB per million at 50%). With a
+  7-day TTL "remembered" means the last week's articles.
 - *Scaling path.* Two phases keyed by LSH band: (1) each article is fanned out to
   ``bands`` keys ``(band, band_hash)`` whose state lists the canonical ids seen in that
   bucket, giving candidates in parallel; (2) candidates are verified in a state keyed by
   the candidate canonical. It spreads work and memory, but two near copies arriving
   together can both become canonical unless phase 2 serialises them: the decisions
   would no longer equal the sequential ones, which is why it is not the default.
+  Cheaper steps first: 31-bit values in the band tables (-20%), or per-language keys
+  when cross-language translation links are not needed.
 """
 
 from __future__ import annotations
@@ -48,6 +59,7 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.coders import BytesCoder, TupleCoder, VarIntCoder
+from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateSpec
 
 from pipeline.dead_letters import ARTICLES, DEAD_LETTER, guard_stage
@@ -56,6 +68,7 @@ from pipeline.similarity import DAY_SECONDS, Decision, DedupConfig, DedupIndex
 
 __all__ = [
     "DEDUP_KEY",
+    "DedupOptions",
     "DeduplicateArticles",
     "apply_decision",
     "article_event_time",
@@ -66,6 +79,22 @@ _log = logging.getLogger(__name__)
 
 DEDUP_KEY = "dedup"
 _COMPACT_MIN = 1024  # never compact a bag shorter than this
+
+
+class DedupOptions(PipelineOptions):
+    """LSH banding and threshold flags (the TTL is ``--dedup-ttl-days`` of the job options)."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        group = parser.add_argument_group("dedup")
+        group.add_argument("--dedup-bands", dest="dedup_bands", type=int, default=None,
+                           help="LSH bands (default 64); bands x rows <= 192 hash functions.")
+        group.add_argument("--dedup-rows", dest="dedup_rows", type=int, default=None,
+                           help="Rows per LSH band (default 3).")
+        group.add_argument("--dedup-threshold", dest="dedup_threshold", type=float,
+                           default=None,
+                           help="Estimated Jaccard to the canonical for a near duplicate "
+                                "(default 0.35).")
 
 
 def article_event_time(article: Article) -> float | None:
@@ -184,6 +213,14 @@ class DeduplicateArticles(beam.PTransform):
         _log.info("dedup config: ttl=%.1f days, %d bands x %d rows, threshold %.2f",
                   self.config.ttl_seconds / DAY_SECONDS, self.config.bands,
                   self.config.rows, self.config.threshold)
+
+    @classmethod
+    def from_options(cls, options: PipelineOptions,
+                     ttl_seconds: float | None = None) -> DeduplicateArticles:
+        """The transform configured from ``DedupOptions`` flags (unset flags: defaults)."""
+        flags = options.view_as(DedupOptions)
+        return cls(ttl_seconds=ttl_seconds, bands=flags.dedup_bands, rows=flags.dedup_rows,
+                   threshold=flags.dedup_threshold)
 
     def expand(self, articles: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         return (
