@@ -323,7 +323,9 @@ def build_replay(pipeline: beam.Pipeline, plan: ReplayPlan, ours: NewsbeamOption
                 | "ReshuffleSplits" >> beam.Reshuffle()
                 | "ReadSplits" >> beam.ParDo(ReadSplits(source, ledger)).with_output_types(
                     RawMessage))
-    routed = messages | "ProcessArticles" >> ProcessArticles(ours)
+    routes = messages | "ProcessArticles" >> ProcessArticles(ours)
+    routed = (routes if isinstance(routes, beam.PCollection)  # bounded: one PCollection
+              else tuple(routes.values()) | "MergeRoutes" >> beam.Flatten())
     _ = routed | "DeliverRoutes" >> DeliverRoutes(
         ours.sink_specs(), ours.avro_codec, progress_interval=ours.progress_interval,
         metrics_port=ours.metrics_port, bounded=True)

@@ -1,6 +1,6 @@
 """Beam's DaskRunner (2.77), with the fixes a newsbeam replay needs; and a local cluster.
 
-``apache_beam.runners.dask`` translates a pipeline into Dask bags. Three of its gaps
+``apache_beam.runners.dask`` translates a pipeline into Dask bags. Four of its gaps
 break our graph, so ``ReplayDaskRunner`` subclasses it and replaces the pieces involved
 (found by tests/integration/test_replay.py; all upstream, none newsbeam-specific):
 
@@ -8,9 +8,13 @@ break our graph, so ``ReplayDaskRunner`` subclasses it and replaces the pieces i
    ``ParDo`` receives all of its outputs (dead letters flowed into ``CleanArticles``).
    Here a ``ParDo`` bag holds ``(tag, value)`` pairs and each consumer filters its tag.
 2. *``finish_bundle`` outputs are dropped* (results were collected before it ran). Here
-   they are kept.
-3. *Only the last transform's bag is computed*: a branch that ends elsewhere (e.g. the
-   Avro sink's stale-shard removal) silently never runs. Here every leaf is computed.
+   they are kept. And each partition re-ran every DoFn's ``setup`` (the language model
+   alone takes ~3 s); here a worker thread sets a DoFn up once and reuses it.
+3. *Side inputs were computed from inside the consuming task*, which ran everything
+   upstream of them a second time. Here they are task dependencies.
+4. *Only the last transform's bag is computed*: a branch that ends elsewhere (e.g. the
+   Avro sink's stale-shard removal) silently never runs. Here every leaf is computed, as
+   one collection (computed as several, shared upstream tasks ran once per leaf).
 
 Still unsupported on Dask, and handled by the replay graph instead: user state and
 timers (``pipeline.replay`` runs stateful stages per key, in order, after a
@@ -24,17 +28,19 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import threading
+import uuid
 from typing import Any
 
 from apache_beam import DoFn, pvalue
 from apache_beam.runners.common import DoFnContext, DoFnInvoker, DoFnSignature, _OutputHandler
 from apache_beam.runners.dask.dask_runner import DaskOptions, DaskRunner, DaskRunnerResult
-from apache_beam.runners.dask.overrides import dask_overrides
+from apache_beam.runners.dask.overrides import _GroupByKeyOnly, dask_overrides
 from apache_beam.runners.dask.transform_evaluator import (
     TRANSLATIONS,
     DaskBagOp,
-    DaskBagWindowedIterator,
     Flatten,
+    GroupByKey,
     NoOp,
     OneReceiver,
     get_windowed_value,
@@ -46,8 +52,29 @@ __all__ = ["ReplayDaskRunner", "local_cluster"]
 _log = logging.getLogger(__name__)
 
 
-def _run_partition(items, fn, label, window_fn, side_inputs, args, kwargs) -> list:
+# DoFn instances already set up, per worker thread: (ParDo token) -> DoFn. Beam's SDK
+# harness likewise keeps set-up DoFns across bundles; without this every bag partition
+# paid every stage's setup (language model ~3 s) again.
+_SET_UP = threading.local()
+
+
+def _fn_for(token: str, fn: DoFn) -> tuple[DoFn, bool]:
+    cache = getattr(_SET_UP, "fns", None)
+    if cache is None:
+        cache = _SET_UP.fns = {}
+    if token in cache:
+        return cache[token], False
+    cache[token] = fn
+    return fn, True
+
+
+def _run_partition(items, token, fn, label, window_fn, views, args, kwargs,
+                   *side_values) -> list:
     """One bag partition = one bundle; fresh receivers; ``(tag, value)`` out."""
+    fn, fresh = _fn_for(token, fn)
+    side_inputs = [
+        SideInputMap(view_type, options, [get_windowed_value(v, mapping) for v in values])
+        for (view_type, options, mapping), values in zip(views, side_values, strict=True)]
     receivers = OneReceiver()
     handler = _OutputHandler(
         window_fn=window_fn, main_receivers=receivers[None], tagged_receivers=receivers,
@@ -55,14 +82,14 @@ def _run_partition(items, fn, label, window_fn, side_inputs, args, kwargs) -> li
         process_yields_batches=False, process_batch_yields_elements=False)
     invoker = DoFnInvoker.create_invoker(
         DoFnSignature(fn), handler, context=DoFnContext(label, state=None),
-        side_inputs=side_inputs, input_args=args, input_kwargs=kwargs,
+        side_inputs=side_inputs or None, input_args=args, input_kwargs=kwargs,
         user_state_context=None, bundle_finalizer_param=DoFn.BundleFinalizerParam())
-    invoker.invoke_setup()
+    if fresh:
+        invoker.invoke_setup()  # teardown is best effort in Beam: never, here
     invoker.invoke_start_bundle()
     for item in items:
         invoker.invoke_process(item)
     invoker.invoke_finish_bundle()
-    invoker.invoke_teardown()
     out = []
     for value in receivers.values:
         if isinstance(value, pvalue.TaggedOutput):
@@ -74,13 +101,36 @@ def _run_partition(items, fn, label, window_fn, side_inputs, args, kwargs) -> li
 
 class _TaggedParDo(DaskBagOp):
     def apply(self, input_bag, side_inputs=None):
+        """``side_inputs``: ``[(AsSideInput, Item of all its values)]``, dependencies of
+        each partition's task (upstream, a side input was computed from inside a task:
+        a second execution of everything before it, Kafka reads included)."""
         transform = self.transform
         args, kwargs = transform.raw_side_inputs
         main_input = next(iter(self.applied.main_inputs.values()))
         window_fn = getattr(getattr(main_input, "windowing", None), "windowfn", None)
+        token = f"{uuid.uuid4().hex}:{transform.label}"
+        views = [(type(si), si._view_options(), si._window_mapping_fn)
+                 for si, _ in side_inputs or ()]
+        # not optimized: an optimized copy would rename (and so re-run) everything upstream
+        values = [item.to_delayed(optimize_graph=False) for _, item in side_inputs or ()]
         return input_bag.map(get_windowed_value, window_fn).map_partitions(
-            _run_partition, transform.fn, transform.label, window_fn, side_inputs,
-            list(args), kwargs)
+            _run_partition, token, transform.fn, transform.label, window_fn, views,
+            list(args), kwargs, *values)
+
+
+class _GroupByKey(GroupByKey):
+    """Shuffles at most ``--dask_npartitions`` partitions: a task shuffle costs about
+    partitions x branches tasks, and Flattens add up their inputs' partitions."""
+
+    def apply(self, input_bag, side_inputs=None):
+        target = self.bag_kwargs.get("npartitions") or input_bag.npartitions
+        if input_bag.npartitions > target:
+            input_bag = input_bag.repartition(target)
+        return super().apply(input_bag, side_inputs)
+
+
+def _concat(lists) -> list:
+    return [value for part in lists for value in part]
 
 
 def _has_tag(pair, tag) -> bool:
@@ -89,6 +139,10 @@ def _has_tag(pair, tag) -> bool:
 
 def _value(pair):
     return pair[1]
+
+
+def _discard(partition) -> list:
+    return []
 
 
 @dataclasses.dataclass
@@ -121,7 +175,9 @@ class _Visitor:
         import apache_beam as beam
 
         is_pardo = node.transform.__class__ is beam.ParDo
-        op_class = _TaggedParDo if is_pardo else TRANSLATIONS.get(node.transform.__class__, NoOp)
+        kind = node.transform.__class__
+        op_class = (_TaggedParDo if is_pardo else _GroupByKey if kind is _GroupByKeyOnly
+                    else TRANSLATIONS.get(kind, NoOp))
         op = op_class(node, bag_kwargs=self.bag_kwargs)
         kwargs: dict[str, Any] = {"input_bag": None, "side_inputs": None}
         inputs = [i for i in node.inputs if not isinstance(i, pvalue.PBegin)]
@@ -129,10 +185,10 @@ class _Visitor:
             bags = [self._bag_of(i) for i in inputs]
             kwargs["input_bag"] = bags if isinstance(op, Flatten) or len(bags) > 1 else bags[0]
         if node.side_inputs:
+            if not is_pardo:
+                raise NotImplementedError(f"side inputs of {node.full_label} on Dask")
             kwargs["side_inputs"] = [
-                SideInputMap(type(si), si._view_options(),
-                             DaskBagWindowedIterator(self._bag_of(si.pvalue), si._window_mapping_fn))
-                for si in node.side_inputs]
+                (si, self._bag_of(si.pvalue).reduction(list, _concat)) for si in node.side_inputs]
         self.bags[node] = op.apply(**kwargs)
         if is_pardo:
             self.tagged.add(node)
@@ -142,7 +198,7 @@ class ReplayDaskRunner(DaskRunner):
     """``DaskRunner`` with the fixes listed in the module doc."""
 
     def run_pipeline(self, pipeline, options):
-        import dask
+        import dask.bag as db
         import dask.distributed as ddist
 
         dask_options = options.view_as(DaskOptions).get_all_options(
@@ -154,7 +210,10 @@ class ReplayDaskRunner(DaskRunner):
             visitor = _Visitor(bag_kwargs)
             pipeline.visit(visitor)
             leaves = [bag for node, bag in visitor.bags.items() if node not in visitor.consumed]
-            futures = client.compute(dask.optimize(*leaves))
+            # One collection: computing several (or optimizing them apart) re-ran shared
+            # upstream tasks once per leaf, reading Kafka twice.
+            done = db.concat([leaf.map_partitions(_discard) for leaf in leaves])
+            futures = [client.compute(done, optimize_graph=False)]
         except Exception:
             client.close()
             raise
