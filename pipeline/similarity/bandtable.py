@@ -3,7 +3,7 @@
 Why not a dict of lists: a canonical article puts 64 band keys in the table, and a
 Python dict entry with an int key and a list value costs ~130 bytes; that is ~8 KB per
 article, 8 GB per million. Here a slot is a ``uint32`` key plus an ``int32`` value in
-two flat arrays (open addressing, linear probing, load factor 0.45-0.7): 8 bytes a slot,
+two flat arrays (open addressing, double hashing over a prime size, load factor 0.45-0.7): 8 bytes a slot,
 ~14 bytes per band key, ~0.9 KB per canonical article.
 
 Each distinct key has one slot. A key shared by several articles (a popular bucket)
@@ -41,7 +41,7 @@ class BandTable:
         self._live = 0   # (key, value) mappings
 
     def _alloc(self, capacity: int) -> None:
-        capacity = max(_MIN_CAPACITY, int(capacity))
+        capacity = _next_prime(max(_MIN_CAPACITY, int(capacity)))
         self._keys = np.zeros(capacity, dtype=np.uint32)
         self._vals = np.full(capacity, _EMPTY, dtype=np.int32)
         self._used = 0   # slots not EMPTY (keys and tombstones)
@@ -58,15 +58,19 @@ class BandTable:
         arr = np.asarray(keys, dtype=np.uint64)
         return np.unique(((arr >> np.uint64(32)) ^ (arr & np.uint64(0xFFFFFFFF))).astype(np.uint32))
 
-    def _start(self, keys32: np.ndarray) -> np.ndarray:
+    def _start(self, keys32: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """First slot and probe step of each key (double hashing over a prime size)."""
+        size = np.uint64(len(self._keys))
         with np.errstate(over="ignore"):
             mixed = keys32.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-        return ((mixed >> np.uint64(24)) % np.uint64(len(self._keys))).astype(np.int64)
+        start = ((mixed >> np.uint64(24)) % size).astype(np.int64)
+        step = (np.uint64(1) + (mixed & np.uint64(0xFFFFFF)) % (size - np.uint64(1)))
+        return start, step.astype(np.int64)
 
     def _find(self, keys32: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(slot of each key or -1, first reusable slot on its probe path or -1)."""
         n = len(keys32)
-        pos, size = self._start(keys32), len(self._keys)
+        (pos, step), size = self._start(keys32), len(self._keys)
         where = np.full(n, -1, dtype=np.int64)
         free = np.full(n, -1, dtype=np.int64)
         active = np.arange(n)
@@ -81,7 +85,7 @@ class BandTable:
             first_empty = empty & (free[active] < 0)
             free[active[first_empty]] = p[first_empty]
             active = active[~hit & ~empty]
-            pos[active] = (pos[active] + 1) % size
+            pos[active] = (pos[active] + step[active]) % size
         return where, free
 
     def lookup(self, keys: list[int] | np.ndarray) -> np.ndarray:
@@ -151,7 +155,7 @@ class BandTable:
         vals = np.concatenate([self._vals[occupied], self._vals[shared]])
         live = int(np.count_nonzero(occupied) + np.count_nonzero(shared))
         self._alloc(max(need, live) / _REBUILD_LOAD)
-        pos, size = self._start(keys), len(self._keys)
+        (pos, step), size = self._start(keys), len(self._keys)
         pending = np.arange(len(keys))
         while len(pending):  # distinct keys into an empty table: first free slot wins
             p = pos[pending]
@@ -163,5 +167,13 @@ class BandTable:
             self._keys[p[take]] = keys[pending[take]]
             self._vals[p[take]] = vals[pending[take]]
             pending = pending[~take]
-            pos[pending] = (pos[pending] + 1) % size
+            pos[pending] = (pos[pending] + step[pending]) % size
         self._used = len(keys)
+
+
+def _next_prime(n: int) -> int:
+    """Smallest prime >= n: with a prime table size every probe step visits every slot."""
+    n |= 1
+    while any(n % d == 0 for d in range(3, int(n**0.5) + 1, 2)):
+        n += 2
+    return n
