@@ -18,8 +18,10 @@ RULES = load_rules()
 
 def _printable(text: str) -> str:
     """Without format and control characters (zero-width spaces, BOMs), which extraction
-    may drop: dropping is allowed, adding is not."""
-    return "".join(c for c in text if unicodedata.category(c) not in ("Cf", "Cc") or c in "\n ")
+    may drop, and U+FFFD, which the HTML parser puts in place of a NUL: dropping or
+    replacing an invisible character is allowed, adding a word is not."""
+    return "".join(c for c in text if c != "\ufffd" and (
+        unicodedata.category(c) not in ("Cf", "Cc") or c in "\n "))
 
 
 def _is_subsequence(items: list[str], of: list[str]) -> bool:
