@@ -21,14 +21,13 @@ on/off flag (``--no-commit-offsets``) takes ``true``/``false``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import apache_beam as beam
 
-__all__ = ["build_pipeline", "capturing_pipelines", "main", "run_parser", "template_argv"]
+__all__ = ["build_pipeline", "main", "run_parser", "template_argv"]
 
 _log = logging.getLogger("newsbeam.launcher")
 LIST_SEPARATOR = ";"
@@ -116,29 +115,11 @@ def _check_flags(argv: list[str]) -> None:
             parser.error(f"{name}: spell the flag out ({' or '.join(matches)})")
 
 
-@contextlib.contextmanager
-def capturing_pipelines(captured: list[beam.Pipeline]) -> Iterator[None]:
-    """While active, ``pipeline.jobs`` appends each pipeline it builds to ``captured``
-    instead of running it (construction only: nothing is submitted)."""
-    from pipeline import jobs
-
-    original = jobs._run
-
-    def capture(pipeline: beam.Pipeline) -> None:
-        captured.append(pipeline)
-
-    jobs._run = capture
-    try:
-        yield
-    finally:
-        jobs._run = original
-
-
 def build_pipeline(argv: Sequence[str]) -> beam.Pipeline:
     """The pipeline ``newsbeam run`` would run for ``argv``: constructed, not run.
 
-    Built by ``pipeline.jobs.run_streaming`` itself, so a deployed job always has exactly the
-    steps (and step names) of a local ``newsbeam run``.
+    Built by ``pipeline.jobs.build_streaming``, as ``newsbeam run`` builds it, so a deployed
+    job always has exactly the steps (and step names) of a local ``newsbeam run``.
     """
     from pipeline import jobs
 
@@ -147,12 +128,7 @@ def build_pipeline(argv: Sequence[str]) -> beam.Pipeline:
     if "--streaming" not in argv:
         # Dataflow refuses an unbounded source in batch mode; Flink would switch by itself.
         argv.append("--streaming")
-    captured: list[beam.Pipeline] = []
-    with capturing_pipelines(captured):
-        jobs.run_streaming(argv)
-    if len(captured) != 1:
-        raise RuntimeError("pipeline.jobs.run_streaming did not hand over exactly one pipeline")
-    return captured[0]
+    return jobs.build_streaming(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

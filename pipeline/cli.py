@@ -55,7 +55,7 @@ _EXAMPLES = {
 
 def _subparser(subparsers: argparse._SubParsersAction, name: str, help_text: str) -> argparse.ArgumentParser:
     return subparsers.add_parser(name, help=help_text, description=help_text,
-                                 epilog=_EXAMPLES[name],
+                                 epilog=_EXAMPLES[name], allow_abbrev=False,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
@@ -64,7 +64,9 @@ def _build_parser() -> argparse.ArgumentParser:
     from pipeline.options import NewsbeamOptions
     from pipeline.replay import ReplayOptions
 
-    parser = argparse.ArgumentParser(prog="newsbeam", description=(
+    # No abbreviations: Beam's own parser drops an abbreviated flag silently, so
+    # `--bootstrap kafka:9092` would quietly mean the default broker.
+    parser = argparse.ArgumentParser(prog="newsbeam", allow_abbrev=False, description=(
         "Streaming news ingestion on Apache Beam: Kafka in, clean, deduplicated, "
         "topic-tagged Avro out."))
     parser.add_argument("--log-level", default="WARNING", help="Log level (default: WARNING).")

@@ -13,7 +13,7 @@ from pipeline.graph import DeliverRoutes, ProcessArticles, resolve_runner
 from pipeline.options import NewsbeamOptions
 from pipeline.summary import RunSummary, summary_from_result
 
-__all__ = ["run_batch", "run_streaming"]
+__all__ = ["build_streaming", "run_batch", "run_streaming"]
 
 _log = logging.getLogger(__name__)
 
@@ -44,8 +44,8 @@ def run_batch(inputs: Sequence[str], argv: Sequence[str]) -> RunSummary:
     return _run(pipeline)
 
 
-def run_streaming(argv: Sequence[str]) -> RunSummary:
-    """``newsbeam run``: Kafka -> stages -> sinks, until stopped (or drained, if asked)."""
+def build_streaming(argv: Sequence[str]) -> beam.Pipeline:
+    """The streaming pipeline for ``argv``, constructed, not run (deployments submit it)."""
     from connectors.kafka_source import source_from_options
 
     options = PipelineOptions(list(argv))
@@ -55,4 +55,9 @@ def run_streaming(argv: Sequence[str]) -> RunSummary:
          | "ReadFromKafka" >> source_from_options(options)
          | "ProcessArticles" >> ProcessArticles(ours)
          | "DeliverRoutes" >> _deliver(ours))
-    return _run(pipeline)
+    return pipeline
+
+
+def run_streaming(argv: Sequence[str]) -> RunSummary:
+    """``newsbeam run``: Kafka -> stages -> sinks, until stopped (or drained, if asked)."""
+    return _run(build_streaming(argv))

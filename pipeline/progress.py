@@ -70,10 +70,10 @@ class _PrometheusExporter:
     """One HTTP exporter per process and port (Prometheus scrapes processes, not DoFns)."""
 
     _lock = threading.Lock()
-    _started: dict[int, tuple[object, object]] = {}
+    _started: dict[int, tuple[object, object] | None] = {}
 
     @classmethod
-    def metrics(cls, port: int) -> tuple[object, object]:
+    def metrics(cls, port: int) -> tuple[object, object] | None:
         with cls._lock:
             if port not in cls._started:
                 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
@@ -83,7 +83,13 @@ class _PrometheusExporter:
                                   ["route"], registry=registry)
                 lag = Gauge("newsbeam_event_lag_seconds",
                             "Now minus the event time of the newest record seen.", registry=registry)
-                start_http_server(port, addr="127.0.0.1", registry=registry)
+                try:
+                    start_http_server(port, addr="127.0.0.1", registry=registry)
+                except OSError as exc:  # another worker process on this host serves it
+                    _log.warning("metrics port in use; this worker exports no metrics",
+                                 extra={"port": port, "error": str(exc)})
+                    cls._started[port] = None
+                    return None
                 cls._started[port] = (records, lag)
             return cls._started[port]
 
