@@ -171,3 +171,29 @@ def test_chrome_patterns_answer_in_time_on_adversarial_lines(chrome_reason, line
         chrome_reason(line)
     except StageError as exc:
         pytest.fail(f"{exc.error_class}: a {len(line)}-character line: {exc}")
+
+
+def test_limit_flags_parse_into_article_limits() -> None:
+    import argparse
+
+    from pipeline.limits import add_limit_arguments, limits_from_options
+
+    parser = argparse.ArgumentParser()
+    add_limit_arguments(parser.add_argument_group("limits"))
+    limits = limits_from_options(parser.parse_args(["--max-body-chars", "5000",
+                                                    "--max-html-tags", "0"]))
+    assert limits == ArticleLimits(max_body_chars=5000, max_html_tags=0)
+    assert limits_from_options(argparse.Namespace()) == ArticleLimits()
+
+
+def test_the_limits_are_configurable_on_the_command_line() -> None:
+    """For the lead: ``NewsbeamOptions`` should declare the limit flags
+    (``add_limit_arguments(group)``) and ``ProcessArticles`` pass
+    ``limits_from_options(opts)`` to ``EnforceLimits``."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.limits import limits_from_options
+    from pipeline.options import NewsbeamOptions
+
+    options = PipelineOptions(["--max-body-chars", "5000"]).view_as(NewsbeamOptions)
+    assert limits_from_options(options).max_body_chars == 5000
