@@ -24,6 +24,15 @@ def _run(pipeline: beam.Pipeline) -> RunSummary:
     return summary_from_result(result)
 
 
+def _pipeline(options: PipelineOptions) -> beam.Pipeline:
+    runner = resolve_runner(options)
+    if isinstance(runner, str) and "Dask" in runner:
+        raise SystemExit("Beam's DaskRunner has no user state, which cleaning and dedup need "
+                         "in run/process; use `newsbeam replay --runner DaskRunner` for "
+                         "backfills on Dask")
+    return beam.Pipeline(runner=runner, options=options)
+
+
 def _deliver(options: NewsbeamOptions, bounded: bool | None = None) -> DeliverRoutes:
     return DeliverRoutes(options.sink_specs(), options.avro_codec,
                          progress_interval=options.progress_interval,
@@ -35,7 +44,7 @@ def run_batch(inputs: Sequence[str], argv: Sequence[str]) -> RunSummary:
     options = PipelineOptions(list(argv))
     ours = options.view_as(NewsbeamOptions)
     paths = expand_paths(list(inputs))
-    pipeline = beam.Pipeline(runner=resolve_runner(options), options=options)
+    pipeline = _pipeline(options)
     _ = (pipeline
          | "ReadArticleFiles" >> ReadArticleFiles(paths)
          | "ProcessArticles" >> ProcessArticles(ours)
@@ -50,7 +59,7 @@ def build_streaming(argv: Sequence[str]) -> beam.Pipeline:
 
     options = PipelineOptions(list(argv))
     ours = options.view_as(NewsbeamOptions)
-    pipeline = beam.Pipeline(runner=resolve_runner(options), options=options)
+    pipeline = _pipeline(options)
     _ = (pipeline
          | "ReadFromKafka" >> source_from_options(options)
          | "ProcessArticles" >> ProcessArticles(ours)
