@@ -174,3 +174,20 @@ def test_no_eval_or_unpickling_in_the_code_that_handles_messages() -> None:
                         and loader.rsplit(".", 1)[-1] not in safe_loaders):
                     found.append(f"{where} yaml.load() without a safe loader")
     assert not found, found
+
+
+def test_dependencies_are_pinned_to_compatible_ranges() -> None:
+    """Every requirement has an upper bound (``<``, ``~=`` or ``==``): a new major version
+    of a dependency must be a deliberate upgrade, not something a fresh install picks up."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    requirements = [*project["dependencies"],
+                    *(r for extra in project.get("optional-dependencies", {}).values()
+                      for r in extra)]
+    unbounded = [text for text in requirements if not any(
+        spec.operator in ("<", "<=", "~=", "==", "===")
+        for spec in Requirement(text).specifier)]
+    assert not unbounded, f"no upper bound: {unbounded}"
