@@ -1,10 +1,12 @@
 """Crash recovery: SIGKILL the streaming pipeline at random moments while articles flow.
 
-Ten trials (seeded RNG) on one consumer group: articles are published in a burst while
-``newsbeam run --start committed --stop drained:1`` starts; the run is SIGKILLed (the whole
-process group: no cleanup, no finalization) at a random moment between start-up and a
-little past its normal end, so kills land while reading, while processing, between the
-offset commit and the file writes, and after the end. Finally one run drains the topic.
+Ten trials (seeded RNG) on one consumer group, alternating two shapes. Even trials:
+articles are published in a burst while ``newsbeam run --start committed --stop drained:1``
+starts, and the run is SIGKILLed (the whole process group: no cleanup, no finalization)
+at a random moment between start-up and a little past its normal end, so kills land
+while reading, while processing, between the offset commit and the file writes, and
+after the end. Odd trials: a streaming run (``--stop never``) while articles keep
+flowing, killed after 2-10 s. Finally one run drains the topic.
 Every acknowledged offset must be in an output route or the dead-letter route; an offset
 may come out more than once (at-least-once) but only ever under the same id.
 
@@ -59,15 +61,17 @@ def test_sigkill_at_random_points_loses_no_offset(broker: EmbeddedBroker, tmp_pa
     trials, typical = [], 9.0
     try:
         for trial in range(TRIALS):
+            streaming = trial % 2 == 1  # odd trials: --stop never, articles flow throughout
             before = committed.read()
             producer.paused.clear()
             started = time.monotonic()
             run = PipelineRun(run_args(broker.bootstrap_servers, topic, out, group,
-                                       "--start", "committed", "--stop", "drained:1"),
+                                       "--start", "committed",
+                                       "--stop", "never" if streaming else "drained:1"),
                               tmp_path / f"run-{trial}.log")
-            kill_at = rng.uniform(0.5, 1.15 * typical)
+            kill_at = rng.uniform(2.0, 10.0) if streaming else rng.uniform(0.5, 1.15 * typical)
             while time.monotonic() - started < kill_at and run.process.poll() is None:
-                if time.monotonic() - started > BURST_SECONDS:
+                if not streaming and time.monotonic() - started > BURST_SECONDS:
                     producer.paused.set()
                 time.sleep(0.05)
             producer.paused.set()
@@ -79,6 +83,7 @@ def test_sigkill_at_random_points_loses_no_offset(broker: EmbeddedBroker, tmp_pa
             after = committed.read()
             trials.append({
                 "trial": trial, "kill_at_s": round(kill_at, 2),
+                "stop": "never" if streaming else "drained:1",
                 "outcome": "finished before the kill" if finished_by_itself else (
                     "killed after its offset commit" if after != before
                     else "killed before any commit"),
