@@ -36,7 +36,8 @@ Design - decisions equal to the pure core's, on every runner:
 - *Memory per million articles remembered* (the index in the worker, measured by
   ``bench/bench_dedup.py`` and tracemalloc): ~3.2 KB per canonical article (192-slot
   signature, band tables, anchors) and ~0.4 KB per duplicate (exact keys only), so
-  ~1.8 GB per million at 50% copies, ~3.2 GB if all are distinct; plus the bag in the
+  ~1.6-1.8 GB per million at 50% copies (datasketch ``MinHashLSH`` with the same
+  banding: ~10.9 GB), ~3.2 GB if all are distinct; plus the bag in the
   runner's state backend, ~1 KB / 80 B per record (~0.55 GB per million at 50%). With a
   7-day TTL "remembered" means the last week's articles.
 - *Scaling path.* Two phases keyed by LSH band: (1) each article is fanned out to
