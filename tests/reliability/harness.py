@@ -26,6 +26,9 @@ from kafka import KafkaProducer
 from connectors.avro_files import list_avro_files, read_avro_records
 from connectors.publish import ensure_topic
 
+__all__ = ["REPO", "Audit", "CommittedOffsets", "LiveProducer", "PipelineRun", "article_value",
+           "audit", "figures_dir", "new_topic", "publish", "run_args", "tail", "write_figures"]
+
 REPO = Path(__file__).resolve().parents[2]
 NEWSBEAM = [sys.executable, "-m", "pipeline.cli"]
 
