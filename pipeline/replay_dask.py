@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import re
 import threading
 import uuid
 from typing import Any
@@ -115,7 +116,7 @@ class _TaggedParDo(DaskBagOp):
         values = [item.to_delayed(optimize_graph=False) for _, item in side_inputs or ()]
         return input_bag.map(get_windowed_value, window_fn).map_partitions(
             _run_partition, token, transform.fn, transform.label, window_fn, views,
-            list(args), kwargs, *values)
+            list(args), kwargs, *values, token=_task_name(self.applied.full_label))
 
 
 class _GroupByKey(GroupByKey):
@@ -127,6 +128,11 @@ class _GroupByKey(GroupByKey):
         if input_bag.npartitions > target:
             input_bag = input_bag.repartition(target)
         return super().apply(input_bag, side_inputs)
+
+
+def _task_name(label: str) -> str:
+    """Dask key prefix per step (dashboard, and per-step duration estimates for stealing)."""
+    return "beam-" + re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_")[-60:]
 
 
 def _concat(lists) -> list:
