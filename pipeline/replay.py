@@ -413,6 +413,9 @@ def run_replay(argv: Sequence[str]) -> ReplayResult:
     source, plan = plan_from_options(options)
     if replay.dry_run:
         return ReplayResult(plan, None)
+    if not plan.splits:
+        _log.warning("nothing to replay: the range holds no records")
+        return ReplayResult(plan, RunSummary(), 0.0, "no runner")
     argv = list(argv)
     runner_name = options.view_as(StandardOptions).runner or "DirectRunner"
     cluster = None

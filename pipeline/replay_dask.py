@@ -231,5 +231,10 @@ def local_cluster(workers: int):
     stages hold the GIL); the caller closes it."""
     from distributed import LocalCluster
 
+    # distributed sets its own loggers to INFO on import: keep them at our level or above
+    level = max(logging.WARNING, logging.getLogger().level)
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("distributed"):
+            logging.getLogger(name).setLevel(level)
     return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                        dashboard_address=None)
+                        dashboard_address=None, silence_logs=level)
