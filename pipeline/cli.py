@@ -237,7 +237,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "replay":
         from pipeline.replay import run_replay
 
-        print(run_replay(pipeline_argv).report())
+        try:
+            result = run_replay(pipeline_argv)
+        except ValueError as exc:  # a bad --from/--to/--topic: say what to fix, no traceback
+            parser.error(str(exc))
+        print(result.report())
         return 0
     if args.command == "inspect":
         return _command_inspect(args)
