@@ -10,15 +10,10 @@ a replay reads exactly the requested records. ``ProcessArticles`` is the streami
 pipeline's transform, unchanged; sinks write deterministic files (``bounded=True``), so
 rerunning a replay replaces its output.
 
-*Stateful stages, in order.* Cleaning (per-site chrome) and dedup (first seen wins) are
-stateful DoFns whose decisions depend on the order they see records in. In a replay
-``RunStatefulInOrder`` replaces each stateful ``ParDo`` (a Beam ``PTransformOverride``,
-applied to the built graph): GroupByKey on the stage's own key, sort each key's records
-in ``replay_order`` (Kafka time, then topic, partition, offset), and call the stage's
-own DoFn on them with in-memory state. Same code, same decisions as a streaming run
-that saw the records in that order, on every runner, including runners without user
-state (Dask). The cost: all records of one key sit in one worker (the dedup key is
-global, see ``pipeline.dedup``).
+*Stateful stages, in order.* Cleaning and dedup decide by the order they see records in;
+in a replay every stateful ``ParDo`` runs per key, sorted by Kafka time and offset,
+after a GroupByKey (``pipeline.replay_stateful``): the streaming run's decisions for
+the same order, on every runner, Dask (no user state) included.
 
 *Progress and summary.* Beam metrics are not readable while a local job runs, nor at
 all on Dask, so ``ReadSplits`` and ``SummarizeReplay`` write small JSON files into a
@@ -29,7 +24,6 @@ progress directory that the launcher polls (a temporary directory by default; gi
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import logging
 import os
@@ -45,9 +39,6 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
-from apache_beam.pipeline import PTransformOverride
-from apache_beam.transforms import userstate
-from apache_beam.transforms.core import _DoFnParam, _StateDoFnParam
 
 from connectors.kafka_options import KafkaOptions
 from connectors.kafka_ranges import PartitionRange
@@ -62,11 +53,12 @@ from connectors.kafka_replay import (
 from pipeline.graph import DeliverRoutes, ProcessArticles, resolve_runner
 from pipeline.models import RawMessage
 from pipeline.options import NewsbeamOptions
+from pipeline.replay_stateful import RunStatefulInOrderOverride
 from pipeline.routing import RoutedRecord
 from pipeline.summary import RunSummary, summary_from_result
 
-__all__ = ["ProgressBar", "ProgressLedger", "ReplayOptions", "RunStatefulInOrder", "RunStatefulInOrderOverride",
-           "SummarizeReplay", "build_replay", "replay_order", "run_replay"]
+__all__ = ["ProgressBar", "ProgressLedger", "ReplayOptions", "ReplayResult", "SummarizeReplay",
+           "build_replay", "plan_from_options", "run_replay"]
 
 _log = logging.getLogger(__name__)
 
@@ -96,123 +88,6 @@ class ReplayOptions(PipelineOptions):
                                 "directory; use shared storage with a remote cluster).")
         group.add_argument("--no-progress", dest="show_progress", action="store_false",
                            default=True, help="No progress bar.")
-
-
-# ---------------------------------------------------------------- stateful stages, in order
-
-def replay_order(article: Any) -> tuple:
-    """The order a replay feeds a stateful stage: Kafka time, topic, partition, offset
-    (file and line for file inputs); within one partition that is offset order."""
-    p = article.provenance
-    ts = p.timestamp.timestamp() if p.timestamp is not None else float("-inf")
-    return (ts, p.topic or "", -1 if p.partition is None else p.partition,
-            -1 if p.offset is None else p.offset, p.file or "", -1 if p.line is None else p.line)
-
-
-class _ValueState:
-    def __init__(self) -> None:
-        self._value = None
-
-    def read(self):
-        return self._value
-
-    def write(self, value) -> None:
-        self._value = value
-
-    def clear(self) -> None:
-        self._value = None
-
-
-class _BagState:
-    def __init__(self) -> None:
-        self._items: list = []
-
-    def read(self):
-        return list(self._items)
-
-    def add(self, value) -> None:
-        self._items.append(value)
-
-    def clear(self) -> None:
-        self._items = []
-
-
-def _state_params(fn: beam.DoFn) -> dict[str, userstate.StateSpec]:
-    specs = {}
-    for name, param in inspect.signature(fn.process).parameters.items():
-        if isinstance(param.default, _StateDoFnParam):
-            specs[name] = param.default.state_spec
-        elif isinstance(param.default, _DoFnParam):
-            raise ValueError(f"{type(fn).__name__}.process parameter {name!r} cannot be "
-                             "replayed in order (only state parameters are supported)")
-    for spec in specs.values():
-        if not isinstance(spec, userstate.ReadModifyWriteStateSpec | userstate.BagStateSpec):
-            raise ValueError(f"{type(fn).__name__}: state {spec.name!r} of type "
-                             f"{type(spec).__name__} is not supported by RunStatefulInOrder")
-    return specs
-
-
-class _InOrderFn(beam.DoFn):
-    """``(key, [values])`` -> the wrapped stateful DoFn over the values in ``order``,
-    with fresh in-memory state per key (a replay starts from empty state)."""
-
-    def __init__(self, fn: beam.DoFn, order) -> None:
-        self._fn = fn
-        self._order = order
-
-    def setup(self) -> None:
-        self._specs = _state_params(self._fn)
-        self._fn.setup()
-
-    def start_bundle(self) -> None:
-        self._fn.start_bundle()
-
-    def process(self, group):
-        key, values = group
-        state = {name: (_BagState() if isinstance(spec, userstate.BagStateSpec)
-                        else _ValueState()) for name, spec in self._specs.items()}
-        for value in sorted(values, key=self._order):
-            yield from self._fn.process((key, value), **state) or ()
-
-    def finish_bundle(self):
-        yield from self._fn.finish_bundle() or ()
-
-    def teardown(self) -> None:
-        self._fn.teardown()
-
-
-class RunStatefulInOrder(beam.PTransform):
-    """A stateful ``ParDo`` run as GroupByKey + its own DoFn over each key's records in
-    ``order``; same output tags."""
-
-    def __init__(self, pardo: beam.ParDo, order=replay_order) -> None:
-        super().__init__()
-        self._fn = pardo.fn
-        self._tags = sorted(pardo.output_tags)
-        self._order = order
-        _state_params(self._fn)  # refuse timers and unknown state kinds when built
-
-    def expand(self, keyed: beam.PCollection):
-        run = beam.ParDo(_InOrderFn(self._fn, self._order))
-        grouped = keyed | "GroupByStateKey" >> beam.GroupByKey()
-        if self._tags:
-            return grouped | "ProcessInOrder" >> run.with_outputs(*self._tags, main="main")
-        return grouped | "ProcessInOrder" >> run
-
-
-class RunStatefulInOrderOverride(PTransformOverride):
-    """Replaces every stateful ``ParDo`` of a graph with ``RunStatefulInOrder``."""
-
-    def __init__(self, order=replay_order) -> None:
-        self._order = order
-
-    def matches(self, applied) -> bool:
-        transform = applied.transform
-        return (isinstance(transform, beam.ParDo)
-                and userstate.is_stateful_dofn(transform.fn))
-
-    def get_replacement_transform_for_applied_ptransform(self, applied):
-        return RunStatefulInOrder(applied.transform, self._order)
 
 
 # ---------------------------------------------------------------- progress and summary
@@ -419,7 +294,7 @@ def run_replay(argv: Sequence[str]) -> ReplayResult:
     argv = list(argv)
     runner_name = options.view_as(StandardOptions).runner or "DirectRunner"
     cluster = None
-    if runner_name == "DaskRunner":
+    if runner_name.rsplit(".", 1)[-1] == "DaskRunner":  # with Beam's gaps fixed
         from pipeline.replay_dask import ReplayDaskRunner, local_cluster
 
         if replay.dask_address:
