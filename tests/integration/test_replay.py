@@ -95,7 +95,9 @@ def test_replay_on_direct_and_dask_runners_writes_equal_outputs_and_reruns_repla
     direct, dask = tmp_path / "direct", tmp_path / "dask"
     common = ("--from", "earliest", "--to", "now", "--split-records", "2")
 
-    assert main(_replay(broker, topic, *common, "--output-dir", str(direct))) == 0
+    assert main(_replay(broker, topic, *common, "--output-dir", str(direct),
+                        "--direct_num_workers", "2", "--direct_running_mode",
+                        "multi_processing")) == 0
     assert f"replayed {sent} records" in capsys.readouterr().out
     assert main(_replay(broker, topic, *common, "--output-dir", str(dask),
                         "--runner", "DaskRunner", "--dask-workers", "2")) == 0
