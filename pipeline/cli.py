@@ -61,6 +61,7 @@ def _subparser(subparsers: argparse._SubParsersAction, name: str, help_text: str
 
 def _build_parser() -> argparse.ArgumentParser:
     from connectors.kafka_options import KafkaOptions
+    from pipeline.dedup import DedupOptions
     from pipeline.options import NewsbeamOptions
     from pipeline.replay import ReplayOptions
 
@@ -85,11 +86,13 @@ def _build_parser() -> argparse.ArgumentParser:
     run = _subparser(subparsers, "run", "Run the streaming pipeline: Kafka -> stages -> sinks.")
     KafkaOptions._add_argparse_args(run)
     NewsbeamOptions._add_argparse_args(run)
+    DedupOptions._add_argparse_args(run)
 
     process = _subparser(subparsers, "process", "Run the same stages in batch over files.")
     process.add_argument("--input", dest="inputs", action="append", required=True,
                          help="JSON Lines file (.jsonl, .jsonl.gz), text/HTML file or directory; repeatable.")
     NewsbeamOptions._add_argparse_args(process)
+    DedupOptions._add_argparse_args(process)
 
     inspect = _subparser(subparsers, "inspect",
                          "Print Avro records of files, directories or Kafka topics as JSON Lines.")

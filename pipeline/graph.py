@@ -23,7 +23,7 @@ from pipeline.clean import CleanArticles
 from pipeline.dead_letters import ARTICLES, DEAD_LETTER
 from pipeline.dedup import DeduplicateArticles
 from pipeline.language import DetectLanguage
-from pipeline.limits import ArticleLimits, EnforceLimits
+from pipeline.limits import EnforceLimits, limits_from_options
 from pipeline.options import NewsbeamOptions, SinkSpec
 from pipeline.parse import ParseArticles
 from pipeline.progress import ReportProgress
@@ -46,11 +46,11 @@ class ProcessArticles(beam.PTransform):
     def expand(self, messages: beam.PCollection) -> dict[str, beam.PCollection]:
         opts = self._options
         parsed = messages | "ParseArticles" >> ParseArticles(opts.max_message_bytes)
-        limited = parsed[ARTICLES] | "EnforceLimits" >> EnforceLimits(ArticleLimits())
+        limited = parsed[ARTICLES] | "EnforceLimits" >> EnforceLimits(limits_from_options(opts))
         cleaned = limited[ARTICLES] | "CleanArticles" >> CleanArticles()
         detected = cleaned[ARTICLES] | "DetectLanguage" >> DetectLanguage()
-        deduplicated = detected[ARTICLES] | "DeduplicateArticles" >> DeduplicateArticles(
-            ttl_seconds=opts.dedup_ttl_days * 86400)
+        deduplicated = detected[ARTICLES] | "DeduplicateArticles" >> DeduplicateArticles.from_options(
+            opts, ttl_seconds=opts.dedup_ttl_days * 86400)
         tagged = deduplicated[ARTICLES] | "TagTopics" >> TagTopics()
         stages = {"ParseArticles": parsed, "EnforceLimits": limited, "CleanArticles": cleaned,
                   "DetectLanguage": detected, "DeduplicateArticles": deduplicated,

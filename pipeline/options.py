@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipeline.limits import add_limit_arguments
 from pipeline.parse import DEFAULT_MAX_MESSAGE_BYTES
 
 __all__ = ["NewsbeamOptions", "SinkSpec", "parse_sink"]
@@ -80,6 +81,7 @@ class NewsbeamOptions(PipelineOptions):
             "--file-shards", dest="file_shards", type=int, default=4,
             help="Bounded runs (process, replays): files per route, "
                  "part-<shard>-of-<N>.avro, by article id (default: 4).")
+        add_limit_arguments(group)
         group.add_argument(
             "--progress-interval", dest="progress_interval", type=float, default=5.0,
             help="Seconds between progress lines (rate, lag, per-route counts) on stderr.")

@@ -379,13 +379,14 @@ def test_template_names_do_not_shadow_beam_options():
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from connectors.kafka_options import KafkaOptions
+    from pipeline.dedup import DedupOptions
     from pipeline.options import NewsbeamOptions
 
     launcher = manifests.launcher()
     ours = set(launcher._template_names(launcher.run_parser()))
     beam = set()
     for cls in PipelineOptions.__subclasses__():
-        if cls in (KafkaOptions, NewsbeamOptions):
+        if cls in (KafkaOptions, NewsbeamOptions, DedupOptions):
             continue
         parser = argparse.ArgumentParser(conflict_handler="resolve")
         cls._add_argparse_args(parser)
