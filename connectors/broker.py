@@ -6,10 +6,13 @@ memory only: everything is lost when it stops. Production users run Apache Kafka
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import hashlib
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -103,6 +106,7 @@ class EmbeddedBroker:
             stderr=subprocess.DEVNULL,
             env=env,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         self._wait_until_ready()
         _log.info("embedded broker started", extra={"bootstrap_servers": self.bootstrap_servers})
@@ -149,6 +153,18 @@ class EmbeddedBroker:
                  tb: TracebackType | None) -> None:
         self.stop()
 
+
+def _die_with_parent() -> None:
+    """Linux: the broker gets SIGTERM when the process that started it dies, even by SIGKILL,
+    so a killed test run or demo leaves no broker behind (a no-op elsewhere)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+_PR_SET_PDEATHSIG = 1
 
 # Environment variables Tansu reads; cleared so a user's shell cannot redirect the broker.
 _TANSU_ENV = frozenset({
