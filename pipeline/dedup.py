@@ -23,14 +23,15 @@ Design - decisions equal to the pure core's, on every runner:
   moving to another worker rebuilds it from state: the cache is an accelerator, never
   the truth (``tests/pipeline/test_dedup.py`` moves the key between workers).
 - *TTL.* Lazy, on event time: the clock is the largest article event time seen (Kafka
-  timestamp, else ``published_at``); an entry older than ``ttl`` no longer matches and is
+  timestamp, else ``published_at``, capped at an hour past the wall clock so one wild
+  timestamp cannot expire everything); an entry older than ``ttl`` no longer matches and is
   evicted; the bag is compacted to the live entries when it holds over twice as many
   records as are live. No timers: processing-time timers do not exist on the
   FnApiRunner, and lazy eviction needs none. A copy that keeps arriving within the TTL
   keeps its exact key alive, so it still resolves to the first-seen canonical.
 - *Bounded runs.* A replay uses this same transform; on runners without user state
   (Dask) the replay graph runs this DoFn per key over the records in replay order with
-  in-memory state (``pipeline.replay.RunStatefulInOrder``), so decisions equal the
+  in-memory state (``pipeline.replay_stateful``), so decisions equal the
   sequential core's for that order (tested). Exact-duplicate groups do not depend on
   the order at all; which member is canonical does (first seen wins).
 - *Memory per million articles remembered* (the index in the worker, measured by
@@ -54,6 +55,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -69,6 +71,7 @@ from pipeline.similarity import DAY_SECONDS, Decision, DedupConfig, DedupIndex
 
 __all__ = [
     "DEDUP_KEY",
+    "MAX_FUTURE_SKEW_SECONDS",
     "DedupOptions",
     "DeduplicateArticles",
     "apply_decision",
@@ -79,6 +82,7 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 DEDUP_KEY = "dedup"
+MAX_FUTURE_SKEW_SECONDS = 3600.0
 _COMPACT_MIN = 1024  # never compact a bag shorter than this
 
 
@@ -99,9 +103,18 @@ class DedupOptions(PipelineOptions):
 
 
 def article_event_time(article: Article) -> float | None:
-    """Seconds since the epoch that age an article in the index: Kafka time, else published."""
+    """Seconds since the epoch that age an article in the index: Kafka time, else published.
+
+    Never more than ``MAX_FUTURE_SKEW_SECONDS`` ahead of the wall clock: the index clock
+    is the largest event time seen, so one record stamped 2100 (a producer with a wrong
+    clock, a page dated 2999) would otherwise expire everything remembered and every
+    later article, for good. Past times are kept as they are, so replays of archives age
+    the index exactly as the original run did.
+    """
     stamp = article.provenance.timestamp or article.published_at
-    return stamp.timestamp() if stamp is not None else None
+    if stamp is None:
+        return None
+    return min(stamp.timestamp(), time.time() + MAX_FUTURE_SKEW_SECONDS)
 
 
 def apply_decision(article: Article, decision: Decision) -> Article:

@@ -72,7 +72,7 @@ def body_key(text: str, toks: list[str] | None = None) -> int | None:
     toks = tokens(text) if toks is None else toks
     if not toks:
         return None
-    return xxhash.xxh3_64_intdigest(" ".join(toks).encode("utf-8"))
+    return xxhash.xxh3_64_intdigest(" ".join(toks).encode("utf-8", "surrogatepass"))
 
 
 def _keep_param(name: str) -> bool:
@@ -82,7 +82,7 @@ def _keep_param(name: str) -> bool:
 
 def _requote(part: str, safe: str) -> str:
     """Decode then re-encode percent escapes, so ``%7e``, ``%7E`` and ``~`` agree."""
-    return quote(unquote(part), safe=safe)
+    return quote(unquote(part, errors="surrogatepass"), safe=safe, errors="surrogatepass")
 
 
 def canonical_url(url: str) -> str:
@@ -92,7 +92,8 @@ def canonical_url(url: str) -> str:
     tracking parameters (``utm_*``, ``fbclid``, ``gclid``...) dropped, remaining query
     parameters sorted, percent-escapes normalised, empty path as ``/``. Anything that
     does not parse as an absolute http(s) URL is returned stripped but otherwise intact,
-    so the function never fails on odd input.
+    so the function never fails on odd input (lone surrogates are carried through
+    percent-escapes with ``surrogatepass``, so the result is still idempotent).
     """
     raw = url.strip()
     try:
@@ -114,9 +115,10 @@ def canonical_url(url: str) -> str:
         port = None
     netloc = host if port is None or str(port) == _DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
     path = _requote(parts.path or "/", safe="/:@!$&'()*+,;=-._~")
-    query_pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+    query_pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True,
+                                                errors="surrogatepass")
                    if _keep_param(k)]
-    query = urlencode(sorted(query_pairs), doseq=True)
+    query = urlencode(sorted(query_pairs), doseq=True, errors="surrogatepass")
     return urlunsplit((scheme, netloc, path, query, ""))
 
 
@@ -129,12 +131,15 @@ def url_key(url: str | None) -> int | None:
     if not url or not url.strip():
         return None
     canon = canonical_url(url)
-    parts = urlsplit(canon)
-    if parts.scheme not in ("http", "https"):
-        return xxhash.xxh3_64_intdigest(canon.encode("utf-8"))
+    try:
+        parts = urlsplit(canon)
+    except ValueError:  # "https://[::1/x": not a URL we can split, but still an identity
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https"):
+        return xxhash.xxh3_64_intdigest(canon.encode("utf-8", "surrogatepass"))
     host = parts.netloc.removeprefix("www.")
     path = parts.path.rstrip("/")
     if not path and not parts.query:
         return None
     identity = f"{host}{path}?{parts.query}" if parts.query else f"{host}{path}"
-    return xxhash.xxh3_64_intdigest(identity.encode("utf-8"))
+    return xxhash.xxh3_64_intdigest(identity.encode("utf-8", "surrogatepass"))

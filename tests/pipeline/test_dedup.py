@@ -14,9 +14,11 @@ import pipeline.dedup as dedup_module
 from pipeline.dead_letters import ARTICLES, DEAD_LETTER
 from pipeline.dedup import (
     DEDUP_KEY,
+    MAX_FUTURE_SKEW_SECONDS,
     DeduplicateArticles,
     _DeduplicateFn,
     apply_decision,
+    article_event_time,
     deduplicate_batch,
 )
 from pipeline.models import Article, Provenance, ProvenanceKind
@@ -184,7 +186,7 @@ def test_restart_and_worker_moves_keep_state(monkeypatch: pytest.MonkeyPatch) ->
 def test_bounded_replay_in_order_reaches_the_streaming_decisions() -> None:
     # the replay graph swaps every stateful ParDo for GroupByKey + the same DoFn over
     # the key's records in replay order, with in-memory state (runners without state)
-    from pipeline.replay import RunStatefulInOrderOverride, replay_order
+    from pipeline.replay_stateful import RunStatefulInOrderOverride, replay_order
 
     articles = _stream()
     expected = [summary(a) for a in deduplicate_batch(sorted(articles, key=replay_order))]
@@ -206,3 +208,12 @@ def test_transform_from_pipeline_options() -> None:
     cfg = transform.config
     assert (cfg.bands, cfg.rows, cfg.threshold, cfg.ttl_seconds) == (48, 4, 0.5, 86400.0)
     assert DeduplicateArticles.from_options(PipelineOptions([])).config.bands == 64
+
+
+def test_event_time_is_capped_near_the_wall_clock() -> None:
+    wild = make("w", OTHER).model_copy(update={"provenance": Provenance(
+        kind=ProvenanceKind.KAFKA, topic="t", partition=0, offset=1,
+        timestamp=datetime(2100, 1, 1, tzinfo=UTC))})
+    assert article_event_time(wild) <= datetime.now(UTC).timestamp() + MAX_FUTURE_SKEW_SECONDS
+    old = make("o", OTHER)  # 2026-01-01: past times are kept as they are
+    assert article_event_time(old) == datetime(2026, 1, 1, tzinfo=UTC).timestamp()
