@@ -48,6 +48,7 @@ class DedupConfig:
     threshold: float = 0.35
     containment: float = 0.65
     min_tokens: int = 15
+    min_exact_tokens: int = 8
     min_containment_shingles: int = 30
     ttl_seconds: float = 7 * DAY_SECONDS
     seed: int = 1

@@ -23,7 +23,8 @@ anchors (``anchors.anchor_tokens``) overlap a remembered canonical's in another 
 it gets ``probable_translation`` relations - evidence, not a duplicate decision.
 
 Bodies shorter than ``min_tokens`` words fall back to the exact keys: on a dozen words a
-MinHash estimate is noise. Redelivering an id already remembered returns the decision
+MinHash estimate is noise. Below ``min_exact_tokens`` words the body alone proves
+nothing ("Video.", "Photo: AP") and the exact key covers headline and body. Redelivering an id already remembered returns the decision
 made the first time, so at-least-once sources do not create self-duplicates.
 
 Time: each entry carries an event time (the article's, else the index clock); the
@@ -168,7 +169,10 @@ class DedupIndex:
         cfg = self.config
         seq = self._next_seq
         toks = tokens(doc.body or "")
-        bkey = body_key(doc.body or "", toks)
+        if len(toks) < cfg.min_exact_tokens:  # "Video", "Photo: AP": the title must agree too
+            bkey = body_key(f"{doc.title or ''}\n{doc.body or ''}")
+        else:
+            bkey = body_key(doc.body or "", toks)
         ukey = url_key(doc.canonical_url)
         skey = url_key(doc.source_url)
         if skey == ukey:

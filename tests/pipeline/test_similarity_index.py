@@ -200,6 +200,11 @@ def test_short_texts_fall_back_to_exact_keys() -> None:
                      Doc("b", "Storm closes the harbour road tonight!"),
                      Doc("c", "Storm closes the harbour bridge tonight")])
     assert decisions == {"a": (None, None), "b": ("a", "exact_body"), "c": (None, None)}
+    # a body of a word or two proves nothing on its own: the headline must agree too
+    tiny = run([Doc("v1", "Video.", title="Storm hits the coast"),
+                Doc("v2", "Video", title="Election results tonight"),
+                Doc("v3", "VIDEO", title="Storm hits the coast!")])
+    assert tiny == {"v1": (None, None), "v2": (None, None), "v3": ("v1", "exact_body")}
 
 
 def test_redelivery_returns_the_first_decision() -> None:
