@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from connectors.avro_codec import UnknownSchemaFingerprint, decode_single_object, is_single_object
 from pipeline.dead_letters import ARTICLES, DEAD_LETTER, StageError, dead_letter
 from pipeline.models import Article, RawArticle, RawMessage
-from pipeline.urls import canonical_url
+from pipeline.similarity import canonical_url
 
 __all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "ParseArticles", "derive_id", "parse_message"]
 

@@ -25,6 +25,7 @@ __all__ = [
     "canonical_url",
     "normalise_text",
     "tokens",
+    "url_host",
     "url_key",
 ]
 
@@ -143,3 +144,12 @@ def url_key(url: str | None) -> int | None:
         return None
     identity = f"{host}{path}?{parts.query}" if parts.query else f"{host}{path}"
     return xxhash.xxh3_64_intdigest(identity.encode("utf-8", "surrogatepass"))
+
+
+def url_host(url: str) -> str | None:
+    """The lower-case host of ``url``, or None when it has none (or does not parse)."""
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None
+    return host.lower() if host else None

@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.similarity.normalize import body_key, canonical_url, tokens, url_key
-from pipeline.urls import url_host
+from pipeline.similarity.normalize import body_key, canonical_url, tokens, url_host, url_key
 
 from .strategies import any_text, url_text, web_text
 

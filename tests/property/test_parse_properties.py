@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from pipeline.dead_letters import StageError
 from pipeline.models import Provenance, ProvenanceKind, RawMessage
 from pipeline.parse import derive_id, parse_message
-from pipeline.urls import canonical_url, url_host
+from pipeline.similarity.normalize import canonical_url, url_host
 
 from .strategies import any_text, messages, url_text
 
