@@ -38,8 +38,12 @@ def _pools() -> tuple[dict[str, list[str]], list[dict], list[dict]]:
     text_seeds, html_seeds = [], []
     for path in expand_paths([str(REPO / "seeds")]):
         for _, value in iter_file_values(path):
-            article = json.loads(value)
-            (html_seeds if article.get("html") else text_seeds).append(article)
+            try:
+                article = json.loads(value)
+            except ValueError:  # the seeds include broken feed lines, for the dead-letter route
+                continue
+            if isinstance(article, dict) and article.get("url"):
+                (html_seeds if article.get("html") else text_seeds).append(article)
     for name in ("topics_dev.jsonl", "dedup_dev_docs.jsonl"):
         path = EVAL_DIR / name
         if path.exists():

@@ -22,30 +22,9 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def raw_consume(bootstrap: str, topic: str, records: int) -> dict:
-    """kafka-python alone: assign every partition, read from the start until N records."""
+def _read_topic(bootstrap: str, topic: str, records: int) -> list[bytes]:
+    """The first ``records`` values of every partition, with kafka-python alone."""
     from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             max_partition_fetch_bytes=8 * 1024 * 1024)
-    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
-    consumer.assign(partitions)
-    consumer.seek_to_beginning()
-    started = time.perf_counter()
-    seen = 0
-    while seen < records:
-        for batch in consumer.poll(timeout_ms=1000, max_records=2000).values():
-            seen += len(batch)
-    seconds = time.perf_counter() - started
-    consumer.close()
-    return {"records": seen, "seconds": seconds, "rate": seen / seconds}
-
-
-def plain_loop(bootstrap: str, topic: str, records: int) -> dict:
-    """The stage functions without Beam, over the same messages (read first, not timed)."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    from bench.plain_loop import run_plain_loop
 
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                              max_partition_fetch_bytes=8 * 1024 * 1024)
@@ -57,7 +36,22 @@ def plain_loop(bootstrap: str, topic: str, records: int) -> dict:
         for batch in consumer.poll(timeout_ms=1000, max_records=2000).values():
             values.extend(message.value for message in batch)
     consumer.close()
-    return run_plain_loop(values)
+    return values
+
+
+def raw_consume(bootstrap: str, topic: str, records: int) -> dict:
+    """kafka-python alone: assign every partition, read from the start until N records."""
+    started = time.perf_counter()
+    seen = len(_read_topic(bootstrap, topic, records))
+    seconds = time.perf_counter() - started
+    return {"records": seen, "seconds": seconds, "rate": seen / seconds}
+
+
+def plain_loop(bootstrap: str, topic: str, records: int) -> dict:
+    """The stage functions without Beam, over the same messages (read first, not timed)."""
+    from bench.plain_loop import run_plain_loop
+
+    return run_plain_loop(_read_topic(bootstrap, topic, records))
 
 
 def _newest_mtime(out: Path) -> float:
