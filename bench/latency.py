@@ -29,14 +29,15 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def measure_latency(bootstrap: str, values: list[bytes], rate: float = 100.0,
-                    topic: str = "bench-latency") -> dict:
+                    topic: str = "bench-latency", extra_args: tuple[str, ...] = ()) -> dict:
     ensure_topic(bootstrap, topic, partitions=3)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out"
         pipeline = subprocess.Popen(
             [sys.executable, "-m", "pipeline.cli", "run", "--bootstrap-servers", bootstrap,
              "--topic", topic, "--group-id", "bench-latency", "--start", "earliest",
-             "--stop", "drained:8", "--output-dir", str(out), "--progress-interval", "3600"],
+             "--stop", "drained:8", "--output-dir", str(out), "--progress-interval", "3600",
+             *extra_args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
         time.sleep(4.0)  # let the pipeline start and assign its partitions

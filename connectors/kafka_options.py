@@ -70,6 +70,10 @@ class KafkaOptions(PipelineOptions):
         parser.add_argument("--discovery-interval-seconds", dest="discovery_interval_seconds",
                             type=float, default=30.0,
                             help="How often new partitions/topics are looked for (0: never).")
+        parser.add_argument("--bundle-seconds", dest="bundle_seconds", type=float, default=1.0,
+                            help="How long one bundle reads each partition before its outputs "
+                                 "are written and its offsets committed: lower means lower "
+                                 "latency and more, smaller files (default: 1.0).")
         parser.add_argument("--kafka-property", dest="kafka_properties", action="append",
                             default=None,
                             help="Client property KEY=VALUE in Kafka's dotted names "
@@ -101,6 +105,7 @@ class KafkaOptions(PipelineOptions):
             max_delay_seconds=self.max_delay_seconds,
             commit_offsets=self.commit_offsets,
             discovery_interval_seconds=self.discovery_interval_seconds,
+            bundle_seconds=self.bundle_seconds,
         )
 
     def sink_config(self) -> KafkaSinkConfig:
