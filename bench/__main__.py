@@ -129,7 +129,8 @@ def _report(rows: dict, latencies: list[dict], micro: dict, notes: list[str], re
         "| measurement | records/s | peak RSS (MB) |", "|---|---:|---:|",
     ]
     for name, row in rows.items():
-        lines.append(f"| {name} | {row['rate']:.1f} | {row.get('peak_rss_mb', float('nan')):.0f} |")
+        peak = f"{row['peak_rss_mb']:.0f}" if "peak_rss_mb" in row else "n/a (several processes)"
+        lines.append(f"| {name} | {row['rate']:.1f} | {peak} |")
     lines += [
         "", "Ratios (targets in parentheses):", "",
         f"- streaming / plain loop: {_ratio(rows, 'streaming', 'plain_loop')} (>= 0.5: Beam overhead <= 2x)",
