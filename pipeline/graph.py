@@ -30,7 +30,7 @@ from pipeline.progress import ReportProgress
 from pipeline.routing import RouteArticles
 from pipeline.tagging import TagTopics
 
-__all__ = ["DeliverRoutes", "ProcessArticles", "WriteRoutes", "resolve_runner"]
+__all__ = ["DeliverRoutes", "ProcessArticles", "resolve_runner"]
 
 
 class ProcessArticles(beam.PTransform):
