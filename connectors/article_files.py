@@ -92,18 +92,19 @@ def article_from_html(html: str, name: str) -> dict[str, object]:
     return {"url": url or f"file:{name}", "html": html}
 
 
-def _open_text(path: str) -> Iterator[bytes]:
+def _read_bytes(path: str) -> bytes:
+    """The file's bytes; Beam decompresses ``.gz`` itself, ``.gzip`` is done here."""
     with FileSystems.open(path) as handle:
         data = handle.read()
-    if path.endswith((".gz", ".gzip")) and data[:2] == b"\x1f\x8b":
+    if path.lower().endswith((".gz", ".gzip")) and data[:2] == b"\x1f\x8b":
         data = gzip.decompress(data)
-    yield data
+    return data
 
 
 def iter_file_values(path: str) -> Iterator[tuple[int, bytes]]:
     """``(record number, message value)`` pairs from one input file."""
     lowered = path.lower()
-    data = next(_open_text(path))
+    data = _read_bytes(path)
     name = Path(path).name
     if lowered.endswith(JSONL_SUFFIXES):
         for number, line in enumerate(data.split(b"\n"), start=1):

@@ -307,7 +307,6 @@ class DedupIndex:
         return entry
 
     def _insert(self, entry: Entry) -> None:
-        cfg = self.config
         self._entries[entry.seq] = entry
         self._by_id[entry.id] = entry.seq
         self._next_seq = max(self._next_seq, entry.seq + 1)
@@ -315,13 +314,24 @@ class DedupIndex:
                            (self._url, entry.source_key)):
             if key is not None:
                 _link(table, key, entry.seq)
-        if entry.canonical is None and entry.signature is not None:
-            self._bands.add(band_keys(entry.signature, cfg.bands, cfg.rows), entry.seq)
-        if entry.canonical is None and entry.title_hashes is not None:
-            self._title_bands.add(self._title_keys(entry.title_hashes), entry.seq)
-        if entry.canonical is None and entry.anchor_signature is not None:
-            self._anchor_bands.add(band_keys(entry.anchor_signature, cfg.anchor_bands,
-                                             cfg.anchor_rows), entry.seq)
+        for table, keys in self._band_keys_of(entry):
+            table.add(keys, entry.seq)
+
+    def _band_keys_of(self, entry: Entry) -> list[tuple[BandTable, np.ndarray]]:
+        """The LSH tables a canonical entry is filed in, with its keys in each: one list
+        for adding and removing, so the two can never disagree. Duplicates are not filed."""
+        if entry.canonical is not None:
+            return []
+        cfg = self.config
+        filed = []
+        if entry.signature is not None:
+            filed.append((self._bands, band_keys(entry.signature, cfg.bands, cfg.rows)))
+        if entry.title_hashes is not None:
+            filed.append((self._title_bands, self._title_keys(entry.title_hashes)))
+        if entry.anchor_signature is not None:
+            filed.append((self._anchor_bands, band_keys(entry.anchor_signature,
+                                                        cfg.anchor_bands, cfg.anchor_rows)))
+        return filed
 
     def _title_keys(self, hashes: np.ndarray) -> np.ndarray:
         cfg = self.config
@@ -348,7 +358,6 @@ class DedupIndex:
                 self._remove(entry)
 
     def _remove(self, entry: Entry) -> None:
-        cfg = self.config
         del self._entries[entry.seq]
         if self._by_id.get(entry.id) == entry.seq:
             del self._by_id[entry.id]
@@ -356,13 +365,8 @@ class DedupIndex:
             _unlink(self._body, [entry.body_key], entry.seq)
         _unlink(self._url, [k for k in (entry.url_key, entry.source_key) if k is not None],
                 entry.seq)
-        if entry.canonical is None and entry.signature is not None:
-            self._bands.remove(band_keys(entry.signature, cfg.bands, cfg.rows), entry.seq)
-        if entry.canonical is None and entry.title_hashes is not None:
-            self._title_bands.remove(self._title_keys(entry.title_hashes), entry.seq)
-        if entry.canonical is None and entry.anchor_signature is not None:
-            self._anchor_bands.remove(band_keys(entry.anchor_signature, cfg.anchor_bands,
-                                                cfg.anchor_rows), entry.seq)
+        for table, keys in self._band_keys_of(entry):
+            table.remove(keys, entry.seq)
 
 
 def hash_token(token: str) -> int:
