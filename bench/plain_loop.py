@@ -13,8 +13,8 @@ from collections import Counter
 import fastavro
 
 import schemas
-from pipeline.boilerplate import SiteChromeLearner, clean_content, extract_content
-from pipeline.clean import apply_cleaning, site_of
+from pipeline.boilerplate import SiteChromeLearner
+from pipeline.clean import clean_article, site_of
 from pipeline.dead_letters import StageError
 from pipeline.dedup import apply_decision, article_event_time
 from pipeline.language import LanguageDetector, with_language
@@ -40,11 +40,8 @@ def run_plain_loop(values: list[bytes]) -> dict[str, float]:
             kind=ProvenanceKind.KAFKA, topic="bench", partition=0, offset=offset))
         try:
             article = parse_message(message)
-            content = extract_content(article.body, article.html, article.url)
-            learner = learners.setdefault(site_of(article), SiteChromeLearner())
-            chrome = learner.observe(content.lines)
-            article = apply_cleaning(article, clean_content(
-                content, title=article.title or None, site_chrome=chrome))
+            article = clean_article(article, learners.setdefault(site_of(article),
+                                                                 SiteChromeLearner()))
         except StageError:
             routes["dead_letter"] += 1
             continue

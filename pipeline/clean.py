@@ -40,7 +40,7 @@ from pipeline.boilerplate import (
 from pipeline.dead_letters import ARTICLES, DEAD_LETTER, StageError, guard_stage
 from pipeline.models import Article
 
-__all__ = ["STAGE", "CleanArticles", "apply_cleaning", "site_of"]
+__all__ = ["STAGE", "CleanArticles", "apply_cleaning", "clean_article", "site_of"]
 
 STAGE = "clean"
 _TOKEN_BYTES = 16
@@ -94,6 +94,19 @@ def _canonical(article: Article, doc: CleanedDocument) -> str:
     return article.canonical_url or article.url
 
 
+def clean_article(article: Article, learner: SiteChromeLearner,
+                  rules: Rules | None = None) -> Article:
+    """The cleaned article; ``learner`` (its site's) sees the article's lines first.
+
+    The DoFn and the benchmark's plain loop both call this, so they do the same work.
+    """
+    content = extract_content(article.body, article.html, article.url,
+                              metadata=_needs_metadata(article))
+    chrome = learner.observe(content.lines, at=article.processed_at.timestamp())
+    doc = clean_content(content, title=article.title or None, site_chrome=chrome, rules=rules)
+    return apply_cleaning(article, doc)
+
+
 class _CleanArticlesFn(beam.DoFn):
     """Clean one (site, article); the site's learner lives in per-key state."""
 
@@ -138,13 +151,9 @@ class _CleanArticlesFn(beam.DoFn):
         learned: list[SiteChromeLearner] = []
 
         def compute(a: Article) -> Article:
-            content = extract_content(a.body, a.html, a.url, metadata=_needs_metadata(a))
             learner = self._learner(site, learner_state.read())
-            chrome = learner.observe(content.lines, at=a.processed_at.timestamp())
             learned.append(learner)
-            doc = clean_content(content, title=a.title or None, site_chrome=chrome,
-                                rules=self._rules)
-            return apply_cleaning(a, doc)
+            return clean_article(a, learner, self._rules)
 
         for out in guard_stage(STAGE, article, compute):
             if isinstance(out, Article):
