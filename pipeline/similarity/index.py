@@ -42,20 +42,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-import xxhash
 
-from pipeline.similarity.anchors import anchor_tokens
 from pipeline.similarity.bandtable import BandTable
 from pipeline.similarity.config import DedupConfig
 from pipeline.similarity.entry import Entry, decode_entry, encode_entry
-from pipeline.similarity.minhash import (
-    MinHasher,
-    band_keys,
-    estimate_containment,
-    shingle_hashes,
-)
-from pipeline.similarity.normalize import body_key, tokens, url_key
-from pipeline.similarity.titles import strip_marker, title_hashes, title_jaccard
+from pipeline.similarity.fingerprint import Fingerprint, fingerprint_of, title_band_keys
+from pipeline.similarity.minhash import band_keys
+from pipeline.similarity.verify import near_matches, translation_confidence
 
 __all__ = ["Decision", "DedupIndex", "Document", "Observation", "RelatedArticle"]
 
@@ -102,9 +95,6 @@ class DedupIndex:
 
     def __init__(self, config: DedupConfig | None = None) -> None:
         self.config = config or DedupConfig()
-        self._hasher = MinHasher(self.config.num_perm, self.config.seed)
-        self._anchor_hasher = MinHasher(self.config.anchor_perm, self.config.seed + 7919)
-        self._title_hasher = MinHasher(self.config.title_perm, self.config.seed + 104729)
         self._entries: OrderedDict[int, Entry] = OrderedDict()  # by seq, insertion order
         self._by_id: dict[str, int] = {}
         # key -> seqs of the entries that carry it, oldest first; a lookup takes the oldest
@@ -126,8 +116,17 @@ class DedupIndex:
     def clock(self) -> float:
         return self._clock
 
-    def observe(self, doc: Document, event_time: float | None = None) -> Observation:
-        """Decide ``doc`` against the remembered articles, then remember it."""
+    def observe(self, doc: Document, event_time: float | None = None, *,
+                fingerprint: Fingerprint | None = None,
+                clock: float | None = None) -> Observation:
+        """Decide ``doc`` against the remembered articles, then remember it.
+
+        ``fingerprint``: ``fingerprint_of(doc, config)`` computed ahead (in parallel, by the
+        Beam stage); ``clock``: the clock of a run this index sees only part of (a
+        bounded run's component, ``pipeline.similarity.components``) just before ``doc``.
+        """
+        if clock is not None and clock > self._clock:
+            self._clock = clock
         known = self._live(self._by_id.get(doc.id))
         if known is not None:  # the clock moves only with a new record, so restore agrees
             return Observation(self._replayed(known), None)
@@ -138,12 +137,13 @@ class DedupIndex:
         if ts == float("-inf"):
             ts = 0.0
         try:
-            entry, decision = self._decide(doc, ts)
+            fp = fingerprint if fingerprint is not None else fingerprint_of(doc, self.config)
+            entry, decision = self._decide(fp, ts)
         except BaseException:
             self._clock = previous  # a failed observation leaves the index as it was
             raise
         self._evict()
-        self._insert(entry)
+        self._insert(entry, fp)
         return Observation(decision, encode_entry(entry))
 
     def records(self) -> list[bytes]:
@@ -165,60 +165,37 @@ class DedupIndex:
         return index
 
     # ------------------------------------------------------------------ deciding
-    def _decide(self, doc: Document, ts: float) -> tuple[Entry, Decision]:
-        cfg = self.config
-        seq = self._next_seq
-        toks = tokens(doc.body or "")
-        if len(toks) < cfg.min_exact_tokens:  # "Video", "Photo: AP": the title must agree too
-            bkey = body_key(f"{doc.title or ''}\n{doc.body or ''}")
-        else:
-            bkey = body_key(doc.body or "", toks)
-        ukey = url_key(doc.canonical_url)
-        skey = url_key(doc.source_url)
-        if skey == ukey:
-            skey = None
-        base = dict(seq=seq, id=doc.id, ts=ts, language=doc.language or "und",
-                    body_key=bkey, url_key=ukey, source_key=skey)
+    def _decide(self, fp: Fingerprint, ts: float) -> tuple[Entry, Decision]:
+        base = dict(seq=self._next_seq, id=fp.id, ts=ts, language=fp.language,
+                    body_key=fp.body_key, url_key=fp.url_key, source_key=fp.source_key)
 
-        match = self._exact(bkey, ukey)
+        match = self._exact(fp.body_key, fp.url_key)
         if match is not None:
             root, kind = match
             sim = 1.0 if kind == "exact_body" else None
             return (Entry(canonical=root, kind=kind, similarity=sim, **base),
-                    Decision(doc.id, duplicate_of=root, kind=kind, similarity=sim))
+                    Decision(fp.id, duplicate_of=root, kind=kind, similarity=sim))
 
-        signature, size = None, 0
-        marked, _ = strip_marker(doc.title or "")
-        titles = title_hashes(doc.title or "")
-        if len(toks) >= cfg.min_tokens:
-            hashes = shingle_hashes(toks, cfg.shingle_size)
-            size = len(hashes)
-            signature = self._hasher.signature(hashes)
-            near = self._near(signature, size, titles if marked else None)
+        if fp.signature is not None:
+            near = self._near(fp)
             if near is not None:
                 root, sim = near
                 sim = round(sim, 4)
                 return (Entry(canonical=root, kind="near_duplicate", similarity=sim,
-                              size=size, **base),
-                        Decision(doc.id, duplicate_of=root, kind="near_duplicate",
+                              size=fp.size, **base),
+                        Decision(fp.id, duplicate_of=root, kind="near_duplicate",
                                  similarity=sim))
 
-        root = self._same_source(skey)
+        root = self._same_source(fp.source_key)
         if root is not None:
-            return (Entry(canonical=root, kind="same_source_url", size=size, **base),
-                    Decision(doc.id, duplicate_of=root, kind="same_source_url"))
+            return (Entry(canonical=root, kind="same_source_url", size=fp.size, **base),
+                    Decision(fp.id, duplicate_of=root, kind="same_source_url"))
 
-        anchors, n_anchors = anchor_tokens(f"{doc.title or ''}\n{doc.body or ''}")
-        anchor_sig = None
-        if n_anchors >= cfg.min_anchors:
-            hashes = np.fromiter((hash_token(a) for a in anchors), dtype=np.uint64,
-                                 count=len(anchors))
-            anchor_sig = self._anchor_hasher.signature(np.unique(hashes))
-        related = self._translations(anchor_sig, base["language"])
-        entry = Entry(canonical=None, size=size, signature=signature,
-                      n_anchors=n_anchors, anchor_signature=anchor_sig,
-                      title_hashes=titles if len(titles) else None, **base)
-        return entry, Decision(doc.id, related=related)
+        related = self._translations(fp)
+        entry = Entry(canonical=None, size=fp.size, signature=fp.signature,
+                      n_anchors=fp.n_anchors, anchor_signature=fp.anchor_signature,
+                      title_hashes=fp.title_hashes, **base)
+        return entry, Decision(fp.id, related=related)
 
     def _exact(self, bkey: int | None, ukey: int | None) -> tuple[str, str] | None:
         hit = self._first_live(self._body, bkey)
@@ -243,48 +220,37 @@ class DedupIndex:
                 return entry
         return None
 
-    def _near(self, signature: np.ndarray, size: int,
-              reissue_title: np.ndarray | None) -> tuple[str, float] | None:
-        """Best verified canonical; ``reissue_title``: the headline of a marked re-issue."""
-        cfg = self.config
-        seqs = self._bands.lookup(band_keys(signature, cfg.bands, cfg.rows))
-        if reissue_title is not None and len(reissue_title):
-            title_sig = self._title_hasher.signature(reissue_title.astype(np.uint64))
-            more = self._title_bands.lookup(band_keys(title_sig, cfg.title_bands, cfg.title_rows))
-            seqs = np.union1d(seqs, more)
+    def _near(self, fp: Fingerprint) -> tuple[str, float] | None:
+        """Best verified canonical for an article with a body signature."""
+        seqs = self._bands.lookup(fp.band_keys)
+        if fp.marked and fp.title_keys is not None:
+            seqs = np.union1d(seqs, self._title_bands.lookup(fp.title_keys))
         candidates = [e for e in (self._live(int(s)) for s in seqs)
                       if e is not None and e.signature is not None]
         if not candidates:
             return None
         sigs = np.stack([e.signature for e in candidates])
-        jaccards = (sigs == signature).mean(axis=1)
+        jaccards = (sigs == fp.signature).mean(axis=1)
+        ok = near_matches(jaccards, fp.size, np.array([e.size for e in candidates]),
+                          self.config, fp.title_hashes if fp.marked else None,
+                          [e.title_hashes for e in candidates])
         best: tuple[float, int, Entry] | None = None
-        for entry, jac in zip(candidates, jaccards, strict=True):
-            jac = float(jac)
-            ok = jac >= cfg.threshold
-            if not ok and min(size, entry.size) >= cfg.min_containment_shingles:
-                ok = estimate_containment(jac, size, entry.size) >= cfg.containment
-            if not ok and reissue_title is not None and entry.title_hashes is not None:
-                ok = (title_jaccard(reissue_title, entry.title_hashes) >= cfg.title_threshold
-                      and (jac >= cfg.correction_threshold
-                           or estimate_containment(jac, size, entry.size)
-                           >= cfg.correction_containment))
-            if ok and (best is None or (jac, -entry.seq) > (best[0], -best[1])):
+        for k in np.flatnonzero(ok):
+            entry, jac = candidates[k], float(jaccards[k])
+            if best is None or (jac, -entry.seq) > (best[0], -best[1]):
                 best = (jac, entry.seq, entry)
         return None if best is None else (best[2].id, best[0])
 
-    def _translations(self, anchor_sig: np.ndarray | None,
-                      language: str) -> tuple[RelatedArticle, ...]:
+    def _translations(self, fp: Fingerprint) -> tuple[RelatedArticle, ...]:
         cfg = self.config
-        if anchor_sig is None or language == "und":
+        if fp.anchor_signature is None or fp.language == "und":
             return ()
-        seqs = self._anchor_bands.lookup(band_keys(anchor_sig, cfg.anchor_bands, cfg.anchor_rows))
         found: list[tuple[float, int, str]] = []
-        for seq in (int(s) for s in seqs):
+        for seq in (int(s) for s in self._anchor_bands.lookup(fp.anchor_keys)):
             entry = self._live(seq)
-            if entry is None or entry.language in ("und", language) or entry.canonical:
+            if entry is None or entry.language in ("und", fp.language) or entry.canonical:
                 continue
-            conf = float(np.count_nonzero(entry.anchor_signature == anchor_sig)) / cfg.anchor_perm
+            conf = translation_confidence(fp.anchor_signature, entry.anchor_signature, cfg)
             if conf >= cfg.translation_threshold:
                 found.append((-conf, seq, entry.id))
         found.sort()
@@ -306,7 +272,7 @@ class DedupIndex:
             return None
         return entry
 
-    def _insert(self, entry: Entry) -> None:
+    def _insert(self, entry: Entry, fp: Fingerprint | None = None) -> None:
         self._entries[entry.seq] = entry
         self._by_id[entry.id] = entry.seq
         self._next_seq = max(self._next_seq, entry.seq + 1)
@@ -314,29 +280,32 @@ class DedupIndex:
                            (self._url, entry.source_key)):
             if key is not None:
                 _link(table, key, entry.seq)
-        for table, keys in self._band_keys_of(entry):
+        for table, keys in self._band_keys_of(entry, fp):
             table.add(keys, entry.seq)
 
-    def _band_keys_of(self, entry: Entry) -> list[tuple[BandTable, np.ndarray]]:
+    def _band_keys_of(self, entry: Entry, fp: Fingerprint | None = None,
+                      ) -> list[tuple[BandTable, np.ndarray]]:
         """The LSH tables a canonical entry is filed in, with its keys in each: one list
-        for adding and removing, so the two can never disagree. Duplicates are not filed."""
+        for adding and removing, so the two can never disagree. Duplicates are not filed.
+        ``fp``: the entry's own fingerprint, whose keys are these (saves recomputing)."""
         if entry.canonical is not None:
             return []
         cfg = self.config
         filed = []
         if entry.signature is not None:
-            filed.append((self._bands, band_keys(entry.signature, cfg.bands, cfg.rows)))
+            keys = fp.band_keys if fp is not None else None
+            filed.append((self._bands, band_keys(entry.signature, cfg.bands, cfg.rows)
+                          if keys is None else keys))
         if entry.title_hashes is not None:
-            filed.append((self._title_bands, self._title_keys(entry.title_hashes)))
+            keys = fp.title_keys if fp is not None else None
+            filed.append((self._title_bands, title_band_keys(entry.title_hashes, cfg)
+                          if keys is None else keys))
         if entry.anchor_signature is not None:
+            keys = fp.anchor_keys if fp is not None else None
             filed.append((self._anchor_bands, band_keys(entry.anchor_signature,
-                                                        cfg.anchor_bands, cfg.anchor_rows)))
+                                                        cfg.anchor_bands, cfg.anchor_rows)
+                          if keys is None else keys))
         return filed
-
-    def _title_keys(self, hashes: np.ndarray) -> np.ndarray:
-        cfg = self.config
-        sig = self._title_hasher.signature(hashes.astype(np.uint64))
-        return band_keys(sig, cfg.title_bands, cfg.title_rows)
 
     def _evict(self, full: bool = False) -> None:
         """Drop expired entries: oldest-first always, a full sweep now and then.
@@ -367,11 +336,6 @@ class DedupIndex:
                 entry.seq)
         for table, keys in self._band_keys_of(entry):
             table.remove(keys, entry.seq)
-
-
-def hash_token(token: str) -> int:
-    """64-bit hash of one anchor token (same function on every worker)."""
-    return xxhash.xxh3_64_intdigest(token.encode("utf-8"))
 
 
 def _link(table: dict[int, int | list[int]], key: int, seq: int) -> None:
