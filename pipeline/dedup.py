@@ -68,6 +68,7 @@ from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateS
 from pipeline.dead_letters import ARTICLES, DEAD_LETTER, guard_stage
 from pipeline.models import Article, Relation
 from pipeline.similarity import DAY_SECONDS, Decision, DedupConfig, DedupIndex
+from pipeline.similarity.fingerprint import Fingerprint, fingerprint_of
 
 __all__ = [
     "DEDUP_KEY",
@@ -77,6 +78,7 @@ __all__ = [
     "apply_decision",
     "article_event_time",
     "deduplicate_batch",
+    "fingerprint_or_none",
 ]
 
 _log = logging.getLogger(__name__)
@@ -152,10 +154,10 @@ class _DeduplicateFn(beam.DoFn):
         self._canonicals = beam.metrics.Metrics.counter(self.STAGE, "canonicals")
         self._rebuilds = beam.metrics.Metrics.counter(self.STAGE, "index_rebuilds")
 
-    def process(self, element: tuple[str, Article],
+    def process(self, element: tuple[str, tuple[Article, Fingerprint | None]],
                 records=beam.DoFn.StateParam(RECORDS),  # noqa: B008 - Beam idiom
                 meta=beam.DoFn.StateParam(META)) -> Iterator[Any]:  # noqa: B008
-        key, article = element
+        key, (article, fingerprint) = element
         token, bag_len = meta.read() or (0, 0)
         cached = self._cache.get(key)
         if cached is not None and cached[0] == token:
@@ -167,7 +169,8 @@ class _DeduplicateFn(beam.DoFn):
         new_records: list[bytes] = []
 
         def decide(item: Article) -> Article:
-            observation = index.observe(item, article_event_time(item))
+            observation = index.observe(item, article_event_time(item),
+                                        fingerprint=fingerprint)
             if observation.record is not None:
                 new_records.append(observation.record)
             counter = self._duplicates if observation.decision.duplicate_of else self._canonicals
@@ -237,9 +240,20 @@ class DeduplicateArticles(beam.PTransform):
                    threshold=flags.dedup_threshold)
 
     def expand(self, articles: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
+        config = self.config
         return (
             articles
-            | "KeyByDedupShard" >> beam.Map(lambda a: (DEDUP_KEY, a)).with_output_types(
-                beam.typehints.KV[str, Article])
-            | "Deduplicate" >> beam.ParDo(_DeduplicateFn(self.config)).with_outputs(
+            | "FingerprintAndKey" >> beam.Map(
+                lambda a: (DEDUP_KEY, (a, fingerprint_or_none(a, config))))
+            | "Deduplicate" >> beam.ParDo(_DeduplicateFn(config)).with_outputs(
                 DEAD_LETTER, main=ARTICLES))
+
+
+def fingerprint_or_none(article: Article, config: DedupConfig) -> Fingerprint | None:
+    """The article's fingerprint, computed before the keyed step so that it runs in
+    parallel; None if it fails, and the decision step computes it again under its
+    dead-letter guard, so the failure is reported with the record that caused it."""
+    try:
+        return fingerprint_of(article, config)
+    except Exception:  # noqa: BLE001 - re-raised by the guarded decision step
+        return None

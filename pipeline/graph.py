@@ -22,6 +22,7 @@ from connectors.route_sinks import WriteRoutes
 from pipeline.clean import CleanArticles
 from pipeline.dead_letters import ARTICLES, DEAD_LETTER
 from pipeline.dedup import DeduplicateArticles
+from pipeline.dedup_bounded import DeduplicateBounded
 from pipeline.language import DetectLanguage
 from pipeline.limits import EnforceLimits, limits_from_options
 from pipeline.options import NewsbeamOptions, SinkSpec
@@ -37,11 +38,15 @@ class ProcessArticles(beam.PTransform):
     """``RawMessage``s -> routed records: ``{"articles": ..., "<Stage>": dead letters}``.
 
     parse -> enforce limits -> clean -> detect language -> deduplicate -> tag -> route.
+    ``bounded``: a run over a fixed input (files, replays), where deduplication is split
+    by story across workers (``DeduplicateBounded``) with the same decisions as the
+    streaming step would make over the input in replay order.
     """
 
-    def __init__(self, options: NewsbeamOptions) -> None:
+    def __init__(self, options: NewsbeamOptions, *, bounded: bool = False) -> None:
         super().__init__()
         self._options = options
+        self._bounded = bounded
 
     def expand(self, messages: beam.PCollection) -> dict[str, beam.PCollection]:
         opts = self._options
@@ -49,8 +54,10 @@ class ProcessArticles(beam.PTransform):
         limited = parsed[ARTICLES] | "EnforceLimits" >> EnforceLimits(limits_from_options(opts))
         cleaned = limited[ARTICLES] | "CleanArticles" >> CleanArticles()
         detected = cleaned[ARTICLES] | "DetectLanguage" >> DetectLanguage()
-        deduplicated = detected[ARTICLES] | "DeduplicateArticles" >> DeduplicateArticles.from_options(
-            opts, ttl_seconds=opts.dedup_ttl_days * 86400)
+        dedup = DeduplicateArticles.from_options(opts, ttl_seconds=opts.dedup_ttl_days * 86400)
+        if self._bounded:
+            dedup = DeduplicateBounded(dedup.config)
+        deduplicated = detected[ARTICLES] | "DeduplicateArticles" >> dedup
         tagged = deduplicated[ARTICLES] | "TagTopics" >> TagTopics()
         stages = {"ParseArticles": parsed, "EnforceLimits": limited, "CleanArticles": cleaned,
                   "DetectLanguage": detected, "DeduplicateArticles": deduplicated,

@@ -47,7 +47,7 @@ def run_batch(inputs: Sequence[str], argv: Sequence[str]) -> RunSummary:
     pipeline = _pipeline(options)
     _ = (pipeline
          | "ReadArticleFiles" >> ReadArticleFiles(paths)
-         | "ProcessArticles" >> ProcessArticles(ours)
+         | "ProcessArticles" >> ProcessArticles(ours, bounded=True)
          | "DeliverRoutes" >> _deliver(ours, bounded=True))
     _log.info("batch run starting", extra={"inputs": len(paths)})
     return _run(pipeline)

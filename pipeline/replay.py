@@ -198,7 +198,7 @@ def build_replay(pipeline: beam.Pipeline, plan: ReplayPlan, ours: NewsbeamOption
                 | "ReshuffleSplits" >> beam.Reshuffle()
                 | "ReadSplits" >> beam.ParDo(ReadSplits(source, ledger)).with_output_types(
                     RawMessage))
-    routes = messages | "ProcessArticles" >> ProcessArticles(ours)
+    routes = messages | "ProcessArticles" >> ProcessArticles(ours, bounded=True)
     routed = (routes if isinstance(routes, beam.PCollection)  # bounded: one PCollection
               else tuple(routes.values()) | "MergeRoutes" >> beam.Flatten())
     _ = routed | "DeliverRoutes" >> DeliverRoutes(

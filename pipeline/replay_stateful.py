@@ -27,7 +27,11 @@ __all__ = ["RunStatefulInOrder", "RunStatefulInOrderOverride", "replay_order"]
 
 def replay_order(article: Any) -> tuple:
     """The order a replay feeds a stateful stage: Kafka time, topic, partition, offset
-    (file and line for file inputs); within one partition that is offset order."""
+    (file and line for file inputs); within one partition that is offset order. A value
+    that carries an article with data computed ahead (dedup's ``(article, fingerprint)``)
+    is ordered by its article."""
+    if isinstance(article, tuple) and article:
+        article = article[0]
     p = getattr(article, "provenance", None)
     if p is None:  # not a record of ours (a sink's state): keep the arrival order
         return (float("inf"), "", -1, -1, "", -1)

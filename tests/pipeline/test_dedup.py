@@ -151,7 +151,7 @@ def _worker(transform: DeduplicateArticles) -> _DeduplicateFn:
 def _feed(fn: _DeduplicateFn, bag: _Bag, meta: _Value, articles: list[Article]) -> list[Article]:
     out = []
     for item in articles:
-        out.extend(fn.process((DEDUP_KEY, item), records=bag, meta=meta))
+        out.extend(fn.process((DEDUP_KEY, (item, None)), records=bag, meta=meta))
     return out
 
 

@@ -20,7 +20,7 @@ import pipeline.graph
 import schemas
 from pipeline.clean import CleanArticles, _CleanArticlesFn, site_of
 from pipeline.dead_letters import DEAD_LETTER
-from pipeline.dedup import DEDUP_KEY, DeduplicateArticles, _DeduplicateFn
+from pipeline.dedup import DEDUP_KEY, DeduplicateArticles, _DeduplicateFn, fingerprint_or_none
 from pipeline.language import _DetectLanguageFn
 from pipeline.limits import ArticleLimits, _EnforceLimitsFn
 from pipeline.models import Article, DeadLetter, Provenance, ProvenanceKind, RawMessage
@@ -75,7 +75,8 @@ _PARSE = _setup(_ParseFn(DEFAULT_MAX_MESSAGE_BYTES))
 _LIMITS = _setup(_EnforceLimitsFn(ArticleLimits()))
 _CLEAN = _setup(_CleanArticlesFn(*CleanArticles()._args))
 _LANGUAGE = _setup(_DetectLanguageFn())
-_DEDUP = _setup(_DeduplicateFn(DeduplicateArticles().config))
+_DEDUP_CONFIG = DeduplicateArticles().config
+_DEDUP = _setup(_DeduplicateFn(_DEDUP_CONFIG))
 _TAG = _setup(_TagTopicsFn())
 
 
@@ -88,8 +89,9 @@ def _stages(article: Article) -> list[tuple[str, Any]]:
     stages += [
         ("clean", lambda a: _CLEAN.process((site_of(a), a), learner_state=clean_state)),
         ("language", lambda a: _LANGUAGE.process(a)),
-        ("dedup", lambda a: _DEDUP.process((DEDUP_KEY, a), records=dedup_records,
-                                           meta=dedup_meta)),
+        ("dedup", lambda a: _DEDUP.process(
+            (DEDUP_KEY, (a, fingerprint_or_none(a, _DEDUP_CONFIG))),
+            records=dedup_records, meta=dedup_meta)),
         ("tag", lambda a: _TAG.process(a)),
     ]
     return stages

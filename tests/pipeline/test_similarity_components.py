@@ -1,0 +1,164 @@
+"""Splitting a bounded run into components: the decisions must equal one index's."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+
+import numpy as np
+import pytest
+
+from pipeline.similarity import DedupConfig, DedupIndex
+from pipeline.similarity.components import (
+    UnionFind,
+    bucket_links,
+    bucket_members,
+    plan_components,
+    run_clocks,
+)
+from pipeline.similarity.fingerprint import Fingerprint, fingerprint_of
+from tests.pipeline.test_similarity_index import (
+    FIGURES,
+    NAMES,
+    WORDS,
+    Doc,
+    _reissue_pair,
+    _story,
+    edit,
+    prose,
+)
+
+
+def mixed_run(seed: int) -> tuple[list[Doc], list[float | None]]:
+    """Stories with exact and edited copies, truncated corrections, a marked wire
+    re-issue, translations (same source URL, or shared anchors only), tracking-parameter
+    URLs, short texts, redeliveries, late and missing event times."""
+    rng = random.Random(seed)
+    docs: list[Doc] = []
+    for s in range(40):
+        body = prose(1000 + s)
+        docs.append(Doc(f"s{s}", body))
+        for c in range(rng.randint(0, 4)):
+            kind = rng.random()
+            if kind < 0.25:
+                copy = body.upper()
+            elif kind < 0.6:
+                copy = edit(body, rng.randint(1, 25), seed=c)
+            else:
+                copy = " ".join(body.split()[: rng.randint(40, 100)])
+            docs.append(Doc(f"s{s}c{c}", copy))
+    docs += [Doc(f"n{i}", f"{NAMES[i]} {FIGURES[i]} " + prose(2000 + i)) for i in range(10)]
+    docs.append(Doc("short1", "Storm closes the harbour road tonight"))
+    rng.shuffle(docs)
+    original, corrected = _reissue_pair()
+    english = _story("The report names {name} and cites {figure} as a {word} target.",
+                     WORDS[:10])
+    norwegian = _story("Rapporten nevner {name} og viser til {figure} som et {word} mål.",
+                       WORDS[10:20])
+    together = [  # stories whose members arrive close together, so even a short TTL links them
+        [Doc("wire", original, title="GM <GM> TO IDLE SIX PLANTS, 21,600 WORKERS"),
+         Doc("wire-fix", corrected, title="CORRECTED - GM <GM> TO IDLE SIX PLANTS")],
+        [Doc("en", english, language="en"), Doc("nb", norwegian, language="nb")],
+        [Doc("vi-orig", prose(54), language="vi", canonical_url="https://origin.example/a/9"),
+         Doc("nb-tr", prose(55), language="nb", source_url="https://origin.example/a/9"),
+         Doc("de-tr", prose(56), language="de", source_url="https://origin.example/a/9")],
+        [Doc("utm-a", prose(58), canonical_url="https://site.example/p?utm_source=x"),
+         Doc("utm-b", prose(59), canonical_url="https://site.example/p?utm_medium=y")],
+        [Doc("short2", "Storm closes the harbour road tonight!")],
+    ]
+    for group in together:
+        at = rng.randrange(len(docs))
+        docs[at:at] = group
+    docs += [docs[rng.randrange(len(docs))] for _ in range(8)]  # redeliveries
+    times: list[float | None] = []
+    for i in range(len(docs)):
+        r = rng.random()
+        times.append(None if r < 0.1 else float(i * 10 + (rng.randint(-400, 50) if r < 0.3 else 0)))
+    return docs, times
+
+
+def decide_by_components(docs, times, config):
+    fps = [fingerprint_of(d, config) for d in docs]
+    where, clocks = plan_components(fps, times, config)
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, component in enumerate(where):
+        groups[component].append(i)
+    decisions = [None] * len(docs)
+    for members in groups.values():
+        index = DedupIndex(config)  # a fresh index per component, as on another worker
+        for i in members:
+            decisions[i] = index.observe(docs[i], times[i], fingerprint=fps[i],
+                                         clock=clocks[i]).decision
+    return decisions, groups
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("ttl", [200.0, 7 * 86400.0])
+@pytest.mark.parametrize("bands", [64, 8])  # few bands: the re-issue is found by headline only
+def test_components_reach_the_decisions_of_one_index(seed: int, ttl: float, bands: int) -> None:
+    config = DedupConfig(ttl_seconds=ttl, bands=bands)
+    docs, times = mixed_run(seed)
+    one = DedupIndex(config)
+    expected = [one.observe(d, t).decision for d, t in zip(docs, times, strict=True)]
+    got, groups = decide_by_components(docs, times, config)
+    assert got == expected
+    kinds = {d.kind for d in expected if d.duplicate_of}
+    assert {"exact_body", "near_duplicate", "same_source_url", "exact_url"} <= kinds
+    if ttl > 1000:
+        assert any(d.related for d in expected)  # the anchor links are exercised too
+    # the work really splits: many components, none holding most of the run
+    assert len(groups) > 40
+    assert max(len(g) for g in groups.values()) < len(docs) / 5
+
+
+def test_unrelated_articles_sharing_a_bucket_are_not_linked() -> None:
+    config = DedupConfig()
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 2**32, size=config.num_perm, dtype=np.uint64).astype(np.uint32)
+    other = rng.integers(0, 2**32, size=config.num_perm, dtype=np.uint64).astype(np.uint32)
+    other[: config.rows] = base[: config.rows]  # the first band collides, nothing else
+    close = base.copy()
+    close[::4] = other[::4]  # 75% of the slots agree: a near duplicate
+
+    def member(ident: str, sig: np.ndarray) -> tuple:
+        fp = Fingerprint(id=ident, language="en", body_key=None, url_key=None,
+                         source_key=None, size=300, signature=sig,
+                         band_keys=np.arange(config.bands, dtype=np.uint64))
+        return next(m for k, m in bucket_members(fp) if k[0] == "near")
+
+    bucket = ("near", 1)
+    assert bucket_links(bucket, [member("a", base), member("b", other)], config) == []
+    links = bucket_links(bucket, [member("a", base), member("b", other),
+                                  member("c", close)], config)
+    assert links == [("c", "a")]
+
+
+def test_exact_keys_link_everything_in_their_bucket() -> None:
+    config = DedupConfig()
+    members = [("x",), ("y",), ("x",), ("z",)]  # x redelivered
+    assert bucket_links(("body", 7), members, config) == [("x", "y"), ("x", "z")]
+
+
+def test_run_clocks_follow_the_index_clock() -> None:
+    ids = ["a", "b", "a", "c", "d", "a"]
+    times = [100.0, None, 400.0, 700.0, None, 900.0]
+    clocks = run_clocks(zip(ids, times, strict=True), ttl_seconds=500.0)
+    # b and d carry no time (the clock stays); the first redelivery of a is still
+    # remembered, so its 400 does not move the clock; the last one comes after a expired
+    # (100 + 500 <= 700), so it is a new record and moves the clock to 900
+    assert clocks == [float("-inf"), 100.0, 100.0, 100.0, 700.0, 700.0]
+    index = DedupIndex(DedupConfig(ttl_seconds=500.0))
+    seen = []
+    for ident, ts in zip(ids, times, strict=True):
+        seen.append(index.clock)
+        index.observe(Doc(ident, prose(ord(ident))), ts)
+    assert seen == clocks
+    assert index.clock == 900.0
+
+
+def test_union_find() -> None:
+    forest = UnionFind()
+    for a, b in [(1, 2), (3, 4), (2, 4), (5, 6)]:
+        forest.union(a, b)
+    assert forest.find(1) == forest.find(3) != forest.find(5)
+    assert forest.find(7) == 7
