@@ -95,9 +95,14 @@ class _DecideComponentFn(beam.DoFn):
     def setup(self) -> None:
         self._duplicates = beam.metrics.Metrics.counter(STAGE, "duplicates")
         self._canonicals = beam.metrics.Metrics.counter(STAGE, "canonicals")
+        self._components = beam.metrics.Metrics.counter(STAGE, "components")
+        self._sizes = beam.metrics.Metrics.distribution(STAGE, "component_size")
 
     def process(self, group: tuple[str, list]) -> Iterator[Any]:
         _, records = group
+        records = list(records)
+        self._components.inc()
+        self._sizes.update(len(records))
         index = DedupIndex(self._config)
         for _, clock, article, fp, event_time in sorted(records, key=lambda r: (r[0], r[1])):
             def decide(item: Article, fp=fp, clock=clock, event_time=event_time) -> Article:
