@@ -1,20 +1,28 @@
 """Deduplication stage: ``DeduplicateArticles``, a stateful Beam wrapper of ``DedupIndex``.
 
-Every article goes through one keyed, stateful DoFn that holds the deduplication index
-(``pipeline.similarity``) in Beam state and marks duplicates with ``duplicate_of``,
-``duplicate_kind`` and ``duplicate_similarity`` (the routing stage sends them to the
-``duplicates`` route). Probable translations get a ``related`` entry instead.
+Every article is marked with ``duplicate_of``, ``duplicate_kind`` and
+``duplicate_similarity`` when it repeats one seen before (the routing stage sends it to
+the ``duplicates`` route); probable translations get a ``related`` entry instead.
+Bounded runs (files, replays) use ``pipeline.dedup_bounded.DeduplicateBounded``, which
+reaches the same decisions split by story; this module is the streaming form.
 
 Design - decisions equal to the pure core's, on every runner:
 
-- *Key.* All articles share one key (``DEDUP_KEY``). First-seen-wins is a sequential
-  decision: an article must be compared with everything remembered before it, so any
-  split of the stream by key is a split of the index. One key gives exactly the
-  decisions of ``DedupIndex`` run over the same order; the cost is that this one step
-  runs on one worker at a time (~1,000 articles/s on one core, ``bench/bench_dedup.py``),
-  while parsing, cleaning and tagging around it scale out. No GroupByKey: a stateful
-  DoFn after a keyed ``Map`` is fused and streams on the FnApiRunner. State is per key
-  *and window*: the input must stay in the global window (as in ``pipeline.graph``).
+- *Where the work goes.* ``FingerprintAndKey`` computes everything an article's decision
+  needs from its own text (``similarity.fingerprint``: tokens, shingles, MinHash, LSH
+  band keys, anchors; ~80% of the stage's CPU) in a stateless step before the key, so
+  it runs on every worker. The keyed step only looks up, verifies against canonical
+  signatures and records: ~0.3 ms per article (``bench/bench_dedup.py``: decision step
+  alone, several thousand articles/s per key).
+- *Key.* The decisions are first-seen-wins, so each one must read the state that every
+  earlier decision wrote. A Beam graph has no cycles: state keyed by LSH band could
+  propose candidates, but it cannot learn which of them became canonical (that is
+  decided downstream), and two near copies arriving together would both become
+  canonical. So streaming decisions share one ordered key (``DEDUP_KEY``), exactly the
+  decisions of ``DedupIndex`` over the arrival order. Bounded runs know their whole
+  input and need no such compromise: they split by story (``pipeline.dedup_bounded``).
+  No GroupByKey: a stateful DoFn after a keyed ``Map`` is fused and streams on the
+  FnApiRunner. State is per key *and window*: the input stays in the global window.
 - *State.* A ``BagState`` of entry records (bytes, ``similarity.entry``; never the
   text: ~1 KB per canonical article, ~80 bytes per duplicate) plus a
   ``ReadModifyWriteState`` (write token, bag length). Each decision appends one record.
@@ -27,13 +35,9 @@ Design - decisions equal to the pure core's, on every runner:
   timestamp cannot expire everything); an entry older than ``ttl`` no longer matches and is
   evicted; the bag is compacted to the live entries when it holds over twice as many
   records as are live. No timers: processing-time timers do not exist on the
-  FnApiRunner, and lazy eviction needs none. A copy that keeps arriving within the TTL
-  keeps its exact key alive, so it still resolves to the first-seen canonical.
-- *Bounded runs.* A replay uses this same transform; on runners without user state
-  (Dask) the replay graph runs this DoFn per key over the records in replay order with
-  in-memory state (``pipeline.replay_stateful``), so decisions equal the
-  sequential core's for that order (tested). Exact-duplicate groups do not depend on
-  the order at all; which member is canonical does (first seen wins).
+  FnApiRunner, and with one key lazy eviction needs none (the key is touched by every
+  article). A copy that keeps arriving within the TTL keeps its exact key alive, so it
+  still resolves to the first-seen canonical.
 - *Memory per million articles remembered* (the index in the worker, measured by
   ``bench/bench_dedup.py`` and tracemalloc): ~3.2 KB per canonical article (192-slot
   signature, band tables, anchors) and ~0.4 KB per duplicate (exact keys only), so
@@ -41,14 +45,6 @@ Design - decisions equal to the pure core's, on every runner:
   banding: ~10.9 GB), ~3.2 GB if all are distinct; plus the bag in the
   runner's state backend, ~1 KB / 80 B per record (~0.55 GB per million at 50%). With a
   7-day TTL "remembered" means the last week's articles.
-- *Scaling path.* Two phases keyed by LSH band: (1) each article is fanned out to
-  ``bands`` keys ``(band, band_hash)`` whose state lists the canonical ids seen in that
-  bucket, giving candidates in parallel; (2) candidates are verified in a state keyed by
-  the candidate canonical. It spreads work and memory, but two near copies arriving
-  together can both become canonical unless phase 2 serialises them: the decisions
-  would no longer equal the sequential ones, which is why it is not the default.
-  Cheaper steps first: 31-bit values in the band tables (-20%), or per-language keys
-  when cross-language translation links are not needed.
 """
 
 from __future__ import annotations

@@ -5,10 +5,10 @@ run in ``replay_order`` (what ``DeduplicateArticles`` decides when a stream arri
 that order), but keyed by story instead of one global key, so the work and the state
 spread over the workers (``pipeline.similarity.components`` proves why it is exact):
 
-    Fingerprint (parallel) -> BucketMembers -> GroupBuckets (key: LSH band bucket,
-    exact key) -> BucketLinks (verified) -> Components + run clocks (one step over ids
-    and times only) -> JoinComponents -> GroupComponents (key: component) ->
-    DecideComponents (a DedupIndex per component, in run order)
+    Fingerprint (parallel) -> BatchBucketMembers -> GroupBuckets (key: a partition of
+    the LSH band buckets and exact keys) -> BucketLinks (verified) -> Components + run
+    clocks (one step over ids and times only) -> ToComponent -> GroupComponents (key:
+    the component) -> DecideComponents (a DedupIndex per component, in run order)
 
 The one serial step holds ids, links and event times, no text or signatures: about
 100 bytes per article. Components are stories; a story republished a thousand times
@@ -17,10 +17,14 @@ is one component, decided on one worker, as first-seen-wins requires.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
+import xxhash
+from apache_beam.transforms.window import GlobalWindows
+from apache_beam.utils.windowed_value import WindowedValue
 
 from pipeline.dead_letters import ARTICLES, DEAD_LETTER, guard_stage
 from pipeline.dedup import apply_decision, article_event_time
@@ -28,9 +32,9 @@ from pipeline.models import Article
 from pipeline.replay_stateful import replay_order
 from pipeline.similarity import DedupConfig, DedupIndex
 from pipeline.similarity.components import (
-    bucket_links,
     bucket_members,
     components_of,
+    partition_links,
     run_clocks,
 )
 from pipeline.similarity.fingerprint import fingerprint_of
@@ -62,10 +66,56 @@ class _FingerprintFn(beam.DoFn):
         yield from guard_stage(STAGE, article, item)
 
 
+def bucket_partition(key: tuple, partitions: int) -> int:
+    """The partition a bucket is grouped in: a hash that is the same in every process
+    (Python's ``hash`` of a str is not)."""
+    return xxhash.xxh64_intdigest(repr(key).encode("utf-8")) % partitions
+
+
+class _BucketBatchFn(beam.DoFn):
+    """Items -> ``(partition, (members, [(bucket key, member row, band), ...]))``, one
+    element per partition and bundle. An article is in ~100 buckets: a shuffle element
+    per membership would cost more than the whole stage, and its signature is sent once
+    per partition, not once per bucket. Buckets are split out again after the shuffle."""
+
+    def __init__(self, partitions: int) -> None:
+        self._partitions = partitions
+
+    def start_bundle(self) -> None:
+        self._batches: dict[int, tuple[list, list]] = {}
+
+    def process(self, item: tuple) -> None:
+        rows: dict[tuple[int, int], int] = {}  # (partition, member object) -> row
+        for key, member, band in bucket_members(item[3]):
+            partition = bucket_partition(key, self._partitions)
+            members, entries = self._batches.setdefault(partition, ([], []))
+            row = rows.get((partition, id(member)))
+            if row is None:
+                row = rows[(partition, id(member))] = len(members)
+                members.append(member)
+            entries.append((key, row, band))
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        for partition, batch in self._batches.items():
+            yield GlobalWindows.windowed_value((partition, batch))
+        self._batches = {}
+
+
+def _partition_links(group: tuple[int, Iterable[tuple[list, list]]],
+                     config: DedupConfig) -> list:
+    """One partition's buckets -> their links, as one element for the serial step."""
+    _, batches = group
+    buckets: dict[tuple, list] = defaultdict(list)
+    for members, entries in batches:
+        for key, row, band in entries:
+            buckets[key].append((members[row], band))
+    return [(None, ("links", partition_links(buckets, config)))]
+
+
 def _assign(group: tuple[None, list[tuple[str, Any]]], ttl_seconds: float) -> Iterator[Any]:
     """All links and record times -> (record key, (component, clock)) for every record."""
     _, tagged = group
-    links = [value for tag, value in tagged if tag == "link"]
+    links = [link for tag, batch in tagged if tag == "links" for link in batch]
     records = sorted(value for tag, value in tagged if tag == "record")  # run order
     where = components_of(links, (ident for _, _, ident, _ in records))
     clocks = run_clocks(((ident, ts) for _, _, ident, ts in records), ttl_seconds)
@@ -73,17 +123,14 @@ def _assign(group: tuple[None, list[tuple[str, Any]]], ttl_seconds: float) -> It
         yield key, (where[ident], clock)
 
 
-def _to_component(joined: tuple[str, dict[str, list]]) -> Iterator[Any]:
-    """Item and its assignment, joined by record key -> (component, item + clock)."""
-    _, sides = joined
-    items = list(sides["item"])
-    assignments = sorted(sides["where"], key=lambda a: a[1])  # identical records: by clock
-    if len(items) != len(assignments):
-        raise RuntimeError(f"{len(items)} records but {len(assignments)} assignments "
-                           "for one record key")
-    for (_, order, article, fp, event_time), (component, clock) in zip(
-            items, assignments, strict=True):
-        yield component, (order, clock, article, fp, event_time)
+def _to_component(item: tuple, where: dict[str, tuple[str, float]]) -> tuple:
+    """An item -> (its component, (run position, clock, article, fingerprint, time)).
+
+    Records with one key are one record delivered twice, at one run position: the second
+    is a redelivery and its decision replays the first's, whatever its clock."""
+    key, order, article, fp, event_time = item
+    component, clock = where[key]
+    return component, (order, clock, article, fp, event_time)
 
 
 class _DecideComponentFn(beam.DoFn):
@@ -118,10 +165,11 @@ class DeduplicateBounded(beam.PTransform):
     ``DeduplicateArticles`` over the run in ``order`` (default ``replay_order``)."""
 
     def __init__(self, config: DedupConfig, order: Callable[[Any], tuple] = replay_order,
-                 ) -> None:
+                 partitions: int = 16) -> None:
         super().__init__()
         self.config = config
         self._order = order
+        self._partitions = partitions
 
     def expand(self, articles: beam.PCollection) -> dict[str, beam.PCollection]:
         config = self.config
@@ -129,21 +177,17 @@ class DeduplicateBounded(beam.PTransform):
             _FingerprintFn(config, self._order)).with_outputs(DEAD_LETTER, main="items")
         items = fingerprinted["items"]
         links = (items
-                 | "BucketMembers" >> beam.FlatMap(lambda item: bucket_members(item[3]))
+                 | "BatchBucketMembers" >> beam.ParDo(_BucketBatchFn(self._partitions))
                  | "GroupBuckets" >> beam.GroupByKey()
-                 | "BucketLinks" >> beam.FlatMap(
-                     lambda bucket: bucket_links(bucket[0], bucket[1], config))
-                 | "TagLinks" >> beam.Map(lambda link: (None, ("link", link))))
+                 | "BucketLinks" >> beam.FlatMap(_partition_links, config))
         times = items | "RecordTimes" >> beam.Map(
             lambda item: (None, ("record", (item[1], item[0], item[2].id, item[4]))))
         assignments = ((links, times)
                        | "LinksAndTimes" >> beam.Flatten()
                        | "GatherRun" >> beam.GroupByKey()
                        | "Components" >> beam.FlatMap(_assign, config.ttl_seconds))
-        decided = ({"item": items | "KeyByRecord" >> beam.Map(lambda item: (item[0], item)),
-                    "where": assignments}
-                   | "JoinComponents" >> beam.CoGroupByKey()
-                   | "ToComponent" >> beam.FlatMap(_to_component)
+        decided = (items
+                   | "ToComponent" >> beam.Map(_to_component, beam.pvalue.AsDict(assignments))
                    | "GroupComponents" >> beam.GroupByKey()
                    | "DecideComponents" >> beam.ParDo(_DecideComponentFn(config)).with_outputs(
                        DEAD_LETTER, main=ARTICLES))

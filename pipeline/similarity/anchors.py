@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 __all__ = ["anchor_sequence", "anchor_tokens"]
 
 _NUMBER = r"\d(?:[\d.,\u00a0\u202f ]*\d)?"
-_SENTENCE_END = re.compile(r"[.!?:;\n\"«»“”()\[\]|]\s*$")
+_SENTENCE_END = frozenset(".!?:;\n\"«»“”()[]|")
 _MIN_NAME = 3
 _NAME_PREFIX = 5  # "Japan", "Japans", "Japan's" and "Japanese" all read "japan"
 
@@ -37,14 +38,21 @@ _NAME_PREFIX = 5  # "Japan", "Japans", "Japan's" and "Japanese" all read "japan"
 _ANCHOR = re.compile(rf"{_NUMBER}|\b[^\W\d_a-z\u00df-\u00ff][^\W\d_]*", re.UNICODE)
 
 
-def _strip_marks(word: str) -> str:
+@lru_cache(maxsize=1 << 16)
+def _name_stem(word: str) -> str:
+    """Diacritics stripped, case folded, first letters: names repeat, so cached."""
     decomposed = unicodedata.normalize("NFKD", word)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()[
+        :_NAME_PREFIX]
 
 
 def _opens_sentence(text: str, start: int) -> bool:
+    """Whether the word at ``start`` follows a sentence end (within 3 characters)."""
     before = text[max(0, start - 3):start]
-    return start == 0 or not before.strip() or bool(_SENTENCE_END.search(before))
+    kept = before.rstrip()
+    if start == 0 or not kept:
+        return True
+    return kept[-1] in _SENTENCE_END or "\n" in before[len(kept):]
 
 
 def anchor_sequence(text: str) -> list[str]:
@@ -62,7 +70,7 @@ def anchor_sequence(text: str) -> list[str]:
             continue
         if _opens_sentence(text, match.start()) and not token.isupper():
             continue
-        out.append(_strip_marks(token)[:_NAME_PREFIX])
+        out.append(_name_stem(token))
     return out
 
 

@@ -17,17 +17,17 @@ a bucket do not merge components. Exact keys link unconditionally.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from pipeline.similarity.config import DedupConfig
 from pipeline.similarity.fingerprint import Fingerprint
-from pipeline.similarity.verify import near_matches, reissue_match, translation_confidence
+from pipeline.similarity.verify import near_matches, reissue_match
 
-__all__ = ["UnionFind", "bucket_links", "bucket_members", "components_of", "plan_components",
-           "run_clocks"]
+__all__ = ["UnionFind", "bucket_members", "components_of", "partition_links",
+           "plan_components", "run_clocks"]
 
 # bucket namespaces: the index tables an article is looked up in
 EXACT = ("id", "body", "url")   # redelivered id, normalised body, canonical/credited URL
@@ -37,38 +37,45 @@ BucketKey = tuple[str, int | str]
 Member = tuple[Any, ...]
 
 
-def _fold(keys: np.ndarray) -> list[int]:
-    """32-bit folds of band keys, as ``BandTable`` stores them: a fold collision makes
-    the index propose a candidate, so it must make a bucket here too."""
+def _u32(raw: bytes) -> np.ndarray | None:
+    return np.frombuffer(raw, dtype="<u4") if raw else None
+
+
+def _banded(keys: np.ndarray) -> list[tuple[int, int]]:
+    """(band, 32-bit fold of its key) per band, as ``BandTable`` files them: a fold
+    collision makes the index propose a candidate, so it must share a bucket here too."""
     arr = np.asarray(keys, dtype=np.uint64)
-    return np.unique((arr >> np.uint64(32)) ^ (arr & np.uint64(0xFFFFFFFF))).tolist()
+    folded = ((arr >> np.uint64(32)) ^ (arr & np.uint64(0xFFFFFFFF))).tolist()
+    first: dict[int, int] = {}
+    for band, key in enumerate(folded):
+        first.setdefault(key, band)
+    return [(band, key) for key, band in first.items()]
 
 
 def _bytes(values: np.ndarray | None) -> bytes:
     return b"" if values is None else np.ascontiguousarray(values, dtype="<u4").tobytes()
 
 
-def _u32(raw: bytes) -> np.ndarray | None:
-    return np.frombuffer(raw, dtype="<u4") if raw else None
-
-
-def bucket_members(fp: Fingerprint) -> list[tuple[BucketKey, Member]]:
-    """Every bucket the article is looked up or filed in, with what verifying it needs
-    (plain tuples of str/bytes/int: cheap to shuffle)."""
-    out: list[tuple[BucketKey, Member]] = [(("id", fp.id), (fp.id,))]
-    for key in (fp.body_key,):
-        if key is not None:
-            out.append((("body", key), (fp.id,)))
+def bucket_members(fp: Fingerprint) -> list[tuple[BucketKey, Member, int]]:
+    """Every bucket the article is looked up or filed in: (bucket key, what verifying
+    the article needs, band). Members are plain tuples of str/bytes/int (cheap to
+    shuffle), one object shared by all of the article's LSH buckets; the band (-1 for
+    exact keys) is the one the article is in the bucket for: a pair is verified in the
+    bucket of the first band it shares."""
+    ident = (fp.id,)
+    out: list[tuple[BucketKey, Member, int]] = [(("id", fp.id), ident, -1)]
+    if fp.body_key is not None:
+        out.append((("body", fp.body_key), ident, -1))
     for key in {k for k in (fp.url_key, fp.source_key) if k is not None}:
-        out.append((("url", key), (fp.id,)))  # one table in the index: URL and credit
+        out.append((("url", key), ident, -1))  # one table in the index: URL and credit
     if fp.signature is not None:
         member = (fp.id, _bytes(fp.signature), fp.size, _bytes(fp.title_hashes), fp.marked)
-        out.extend(((NEAR, k), member) for k in _fold(fp.band_keys))
+        out.extend(((NEAR, key), member, band) for band, key in _banded(fp.band_keys))
         if fp.title_keys is not None:
-            out.extend(((TITLE, k), member) for k in _fold(fp.title_keys))
+            out.extend(((TITLE, key), member, band) for band, key in _banded(fp.title_keys))
     if fp.anchor_signature is not None and fp.language != "und":
         member = (fp.id, _bytes(fp.anchor_signature), fp.language)
-        out.extend(((ANCHOR, k), member) for k in _fold(fp.anchor_keys))
+        out.extend(((ANCHOR, key), member, band) for band, key in _banded(fp.anchor_keys))
     return out
 
 
@@ -100,58 +107,152 @@ class UnionFind:
         return True
 
 
-def bucket_links(key: BucketKey, members: Iterable[Member],
-                 config: DedupConfig) -> list[tuple[str, str]]:
-    """Links among one bucket's articles that keep every pair able to affect a decision
-    connected: a spanning forest (at most one link per article), not every pair."""
-    namespace = key[0]
-    unique: dict[str, Member] = {}
-    for member in members:
-        unique.setdefault(member[0], member)  # a redelivered id: one article
-    items = [unique[i] for i in sorted(unique)]
-    if len(items) < 2:
-        return []
-    if namespace in EXACT:
-        return [(items[0][0], m[0]) for m in items[1:]]
+def partition_links(buckets: Mapping[BucketKey, Sequence[tuple[Member, int]]],
+                    config: DedupConfig) -> list[tuple[str, str]]:
+    """Links among the articles of some buckets (a partition of all of them) that keep
+    every pair able to affect a decision connected: a spanning forest, not every pair.
+
+    Exact keys link every member. In LSH buckets a pair is linked only if it verifies
+    (``near_matches`` either way, a marked re-issue on its headline, a translation's
+    anchor confidence), and it is verified once, in the bucket of the first band the
+    two share, all pairs of the partition at once in numpy.
+    """
     forest = UnionFind()
     links: list[tuple[str, str]] = []
-    pairs = _near_pairs(items, config) if namespace in (NEAR, TITLE) else \
-        _translation_pairs(items, config)
-    for i, j in pairs:
-        if forest.union(items[i][0], items[j][0]):
-            links.append((items[i][0], items[j][0]))
+
+    def link(a: str, b: str) -> None:
+        if forest.union(a, b):
+            links.append((a, b))
+
+    near: list[tuple[str, Sequence[tuple[Member, int]]]] = []
+    anchor: list[Sequence[tuple[Member, int]]] = []
+    for (namespace, _), members in buckets.items():
+        if len(members) < 2:
+            continue
+        if namespace in EXACT:
+            first = members[0][0][0]
+            for member, _ in members[1:]:
+                link(first, member[0])
+        elif namespace in (NEAR, TITLE):
+            near.append((namespace, members))
+        else:
+            anchor.append(members)
+    for a, b in _verified_near(near, config):
+        link(a, b)
+    for a, b in _verified_translations(anchor, config):
+        link(a, b)
     return links
 
 
-def _near_pairs(items: Sequence[Member], config: DedupConfig) -> Iterable[tuple[int, int]]:
-    """Pairs (i, j), j < i, where either is a near duplicate of the other as a canonical."""
-    sigs = np.stack([_u32(m[1]) for m in items])
-    sizes = np.array([m[2] for m in items], dtype=np.int64)
-    titles = [_u32(m[3]) for m in items]
-    marked = [j for j, m in enumerate(items) if m[4] and titles[j] is not None]
-    for i in range(1, len(items)):
-        jaccards = (sigs[:i] == sigs[i]).mean(axis=1)
-        ok = near_matches(jaccards, int(sizes[i]), sizes[:i], config,
-                          titles[i] if items[i][4] else None, titles[:i])
-        for j in marked:  # j, a marked re-issue, against i as its canonical
-            if j >= i:
-                break
-            if not ok[j]:
-                ok[j] = reissue_match(float(jaccards[j]), int(sizes[j]), int(sizes[i]),
-                                      titles[j], titles[i], config)
-        yield from ((i, int(j)) for j in np.flatnonzero(ok))
+class _Pairs:
+    """Member table (one row per article id) and the candidate pairs of many buckets."""
+
+    def __init__(self, label_of=lambda member: 0) -> None:
+        self.rows: dict[str, int] = {}
+        self.members: list[Member] = []
+        self._labels: list[int] = []
+        self._label_of = label_of
+        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def row(self, member: Member) -> int:
+        row = self.rows.get(member[0])
+        if row is None:
+            row = self.rows[member[0]] = len(self.members)
+            self.members.append(member)
+            self._labels.append(self._label_of(member))
+        return row
+
+    def add_bucket(self, members: Sequence[tuple[Member, int]], keep=None,
+                   any_band: bool = False) -> None:
+        """Every pair of the bucket, or those ``keep(labels_i, labels_j)`` selects
+        (``label_of``: a language, a marked headline); ``any_band``: verify every pair
+        here, whatever band it shares first."""
+        by_row = {self.row(m): -1 if any_band else band for m, band in members}
+        if len(by_row) < 2:
+            return
+        rows = np.fromiter(by_row, dtype=np.int64, count=len(by_row))
+        bands = np.fromiter(by_row.values(), dtype=np.int64, count=len(by_row))
+        i, j = np.tril_indices(len(rows), -1)
+        if keep is not None:
+            labels = np.fromiter((self._labels[r] for r in by_row), dtype=np.int64,
+                                 count=len(by_row))
+            kept = keep(labels[i], labels[j])
+            i, j = i[kept], j[kept]
+        # a pair filed under two bands in one bucket is a fold collision: verify it here
+        band = np.where(bands[i] == bands[j], bands[i], -1)
+        self._parts.append((rows[i], rows[j], band))
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        if not self._parts:
+            return None
+        return tuple(np.concatenate([part[k] for part in self._parts]) for k in range(3))
 
 
-def _translation_pairs(items: Sequence[Member],
-                       config: DedupConfig) -> Iterable[tuple[int, int]]:
-    """Pairs in different languages whose anchors agree enough for a translation link."""
-    sigs = [_u32(m[1]) for m in items]
-    for i in range(1, len(items)):
-        for j in range(i):
-            if (items[i][2] != items[j][2]
-                    and translation_confidence(sigs[i], sigs[j], config)
-                    >= config.translation_threshold):
-                yield i, j
+_CHUNK = 1 << 15  # pairs compared at once (x 192 signature slots)
+
+
+def _first_shared_band(equal: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """Per pair, the first band whose rows are all equal, or -1."""
+    shared = equal[:, : bands * rows].reshape(len(equal), bands, rows).all(axis=2)
+    return np.where(shared.any(axis=1), shared.argmax(axis=1), -1)
+
+
+def _verified_near(buckets: Sequence[tuple[str, Sequence[tuple[Member, int]]]],
+                   config: DedupConfig) -> Iterable[tuple[str, str]]:
+    pairs = _Pairs(lambda m: int(bool(m[4])))  # label: a marked re-issue
+    for namespace, members in buckets:
+        if namespace == NEAR:
+            pairs.add_bucket(members)
+        elif any(m[4] for m, _ in members):  # headline buckets serve marked re-issues only
+            pairs.add_bucket(members, keep=np.logical_or, any_band=True)
+    arrays = pairs.arrays()
+    if arrays is None:
+        return
+    left, right, band = arrays
+    sigs = np.stack([_u32(m[1]) for m in pairs.members])
+    sizes = np.array([m[2] for m in pairs.members], dtype=np.int64)
+    for start in range(0, len(left), _CHUNK):
+        a, b, c = (x[start:start + _CHUNK] for x in (left, right, band))
+        equal = sigs[a] == sigs[b]
+        first = _first_shared_band(equal, config.bands, config.rows)
+        # verified in the bucket of the first band the pair shares (or wherever a fold
+        # collision puts it: more checks, never fewer)
+        owned = (c < 0) | (first < 0) | (first >= c)
+        a, b, equal = a[owned], b[owned], equal[owned]
+        jaccards = equal.mean(axis=1)
+        ok = near_matches(jaccards, sizes[a], sizes[b], config)
+        for k in np.flatnonzero(~ok):  # a marked re-issue, either way round
+            ma, mb = pairs.members[a[k]], pairs.members[b[k]]
+            if not (ma[4] or mb[4]):
+                continue
+            for x, y in ((ma, mb), (mb, ma)):
+                if x[4] and x[3] and reissue_match(float(jaccards[k]), x[2], y[2],
+                                                   _u32(x[3]), _u32(y[3]), config):
+                    ok[k] = True
+                    break
+        for k in np.flatnonzero(ok):
+            yield pairs.members[a[k]][0], pairs.members[b[k]][0]
+
+
+def _verified_translations(buckets: Sequence[Sequence[tuple[Member, int]]],
+                           config: DedupConfig) -> Iterable[tuple[str, str]]:
+    languages: dict[str, int] = {}
+    pairs = _Pairs(lambda m: languages.setdefault(m[2], len(languages)))
+    for members in buckets:
+        pairs.add_bucket(members, keep=np.not_equal)
+    arrays = pairs.arrays()
+    if arrays is None:
+        return
+    left, right, band = arrays
+    sigs = np.stack([_u32(m[1]) for m in pairs.members])
+    for start in range(0, len(left), _CHUNK):
+        a, b, c = (x[start:start + _CHUNK] for x in (left, right, band))
+        equal = sigs[a] == sigs[b]
+        first = _first_shared_band(equal, config.anchor_bands, config.anchor_rows)
+        owned = (c < 0) | (first < 0) | (first >= c)
+        confidence = np.count_nonzero(equal, axis=1) / config.anchor_perm
+        for k in np.flatnonzero(owned & (confidence >= config.translation_threshold)):
+            yield pairs.members[a[k]][0], pairs.members[b[k]][0]
 
 
 def run_clocks(records: Iterable[tuple[str, float | None]],
@@ -189,12 +290,11 @@ def plan_components(fingerprints: Sequence[Fingerprint], event_times: Sequence[f
                     config: DedupConfig) -> tuple[list[str], list[float]]:
     """In one process, what the bounded Beam transform computes in steps: the component
     and the clock of each record of a run (records in run order)."""
-    buckets: dict[BucketKey, list[Member]] = {}
+    buckets: dict[BucketKey, list[tuple[Member, int]]] = {}
     for fp in fingerprints:
-        for key, member in bucket_members(fp):
-            buckets.setdefault(key, []).append(member)
-    links = [link for key, members in buckets.items()
-             for link in bucket_links(key, members, config)]
+        for key, member, band in bucket_members(fp):
+            buckets.setdefault(key, []).append((member, band))
+    links = partition_links(buckets, config)
     where = components_of(links, (fp.id for fp in fingerprints))
     clocks = run_clocks(zip((fp.id for fp in fingerprints), event_times, strict=True),
                         config.ttl_seconds)

@@ -77,14 +77,18 @@ class MinHasher:
         self._b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
 
     def signature(self, hashes: np.ndarray) -> np.ndarray:
-        """``uint32[num_perm]`` MinHash of a hash set; all-ones for the empty set."""
-        sig = np.full(self.num_perm, np.iinfo(np.uint32).max, dtype=np.uint32)
+        """``uint32[num_perm]`` MinHash of a hash set; all-ones for the empty set.
+
+        In-place on one (shingles x perms) block, and the minimum taken before narrowing
+        to 32 bits (the shifted values are below 2**32): one temporary, not three."""
+        sig = np.full(self.num_perm, np.iinfo(np.uint32).max, dtype=np.uint64)
         with np.errstate(over="ignore"):
             for start in range(0, len(hashes), _CHUNK):
-                block = hashes[start:start + _CHUNK, None]
-                values = ((block * self._a + self._b) >> _SHIFT32).astype(np.uint32)
-                np.minimum(sig, values.min(axis=0), out=sig)
-        return sig
+                block = np.multiply(hashes[start:start + _CHUNK, None], self._a)
+                block += self._b
+                block >>= _SHIFT32
+                np.minimum(sig, block.min(axis=0), out=sig)
+        return sig.astype(np.uint32)
 
 
 def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:

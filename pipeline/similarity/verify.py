@@ -16,7 +16,7 @@ from pipeline.similarity.titles import title_jaccard
 __all__ = ["near_matches", "reissue_match", "translation_confidence"]
 
 
-def near_matches(jaccards: np.ndarray, size: int, other_sizes: np.ndarray,
+def near_matches(jaccards: np.ndarray, size: int | np.ndarray, other_sizes: np.ndarray,
                  config: DedupConfig, titles: np.ndarray | None = None,
                  other_titles: Sequence[np.ndarray | None] = ()) -> np.ndarray:
     """Which canonicals (their shingle counts, headline hashes, estimated Jaccard to this
@@ -26,10 +26,12 @@ def near_matches(jaccards: np.ndarray, size: int, other_sizes: np.ndarray,
     ``containment``. ``titles``: this article's headline hashes when it is a marked wire
     re-issue (``CORRECTED -``...), which also matches a canonical with a similar headline
     at the lower correction bars. The first two tests are symmetric in the pair.
+    ``size`` may be an array too (pairs of articles, element by element).
     """
     jaccards = np.asarray(jaccards, dtype=np.float64)
     other_sizes = np.asarray(other_sizes, dtype=np.float64)
-    smaller = np.minimum(float(size), other_sizes)
+    size = np.asarray(size, dtype=np.float64)
+    smaller = np.minimum(size, other_sizes)
     with np.errstate(divide="ignore", invalid="ignore"):
         containment = np.minimum(1.0, (jaccards * (size + other_sizes) / (1.0 + jaccards))
                                  / smaller)
@@ -37,7 +39,7 @@ def near_matches(jaccards: np.ndarray, size: int, other_sizes: np.ndarray,
         (smaller >= config.min_containment_shingles) & (containment >= config.containment))
     if titles is not None and len(titles):
         for k in np.flatnonzero(~ok):
-            ok[k] = reissue_match(float(jaccards[k]), size, int(other_sizes[k]), titles,
+            ok[k] = reissue_match(float(jaccards[k]), int(size), int(other_sizes[k]), titles,
                                   other_titles[k], config)
     return ok
 

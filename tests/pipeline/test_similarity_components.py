@@ -11,8 +11,8 @@ import pytest
 from pipeline.similarity import DedupConfig, DedupIndex
 from pipeline.similarity.components import (
     UnionFind,
-    bucket_links,
     bucket_members,
+    partition_links,
     plan_components,
     run_clocks,
 )
@@ -124,19 +124,19 @@ def test_unrelated_articles_sharing_a_bucket_are_not_linked() -> None:
         fp = Fingerprint(id=ident, language="en", body_key=None, url_key=None,
                          source_key=None, size=300, signature=sig,
                          band_keys=np.arange(config.bands, dtype=np.uint64))
-        return next(m for k, m in bucket_members(fp) if k[0] == "near")
+        return next((m, band) for k, m, band in bucket_members(fp) if k[0] == "near")
 
     bucket = ("near", 1)
-    assert bucket_links(bucket, [member("a", base), member("b", other)], config) == []
-    links = bucket_links(bucket, [member("a", base), member("b", other),
-                                  member("c", close)], config)
+    assert partition_links({bucket: [member("a", base), member("b", other)]}, config) == []
+    links = partition_links({bucket: [member("a", base), member("b", other),
+                                      member("c", close)]}, config)
     assert links == [("c", "a")]
 
 
 def test_exact_keys_link_everything_in_their_bucket() -> None:
     config = DedupConfig()
-    members = [("x",), ("y",), ("x",), ("z",)]  # x redelivered
-    assert bucket_links(("body", 7), members, config) == [("x", "y"), ("x", "z")]
+    members = [(("x",), -1), (("y",), -1), (("x",), -1), (("z",), -1)]  # x redelivered
+    assert partition_links({("body", 7): members}, config) == [("x", "y"), ("x", "z")]
 
 
 def test_run_clocks_follow_the_index_clock() -> None:
