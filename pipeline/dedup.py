@@ -10,7 +10,7 @@ Design - decisions equal to the pure core's, on every runner:
 
 - *Where the work goes.* ``FingerprintAndKey`` computes everything an article's decision
   needs from its own text (``similarity.fingerprint``: tokens, shingles, MinHash, LSH
-  band keys, anchors; ~80% of the stage's CPU) in a stateless step before the key, so
+  band keys, anchors; 70-85% of the stage's CPU) in a stateless step before the key, so
   it runs on every worker. The keyed step only looks up, verifies against canonical
   signatures and records: ~0.3 ms per article (``bench/bench_dedup.py``: decision step
   alone, several thousand articles/s per key).
