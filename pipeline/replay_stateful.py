@@ -1,15 +1,16 @@
 """Stateful stages in a bounded replay: each key's records through the stage's own DoFn,
 in a fixed order, after a GroupByKey.
 
-Cleaning (per-site chrome) and dedup (first seen wins) are stateful DoFns whose decisions
-depend on the order they see records in. ``RunStatefulInOrderOverride`` (a Beam
+Cleaning (per-site chrome) is a stateful DoFn whose decisions depend on the order it
+sees records in (dedup has its own bounded form, ``pipeline.dedup_bounded``, split by
+story; the override still serves ``DeduplicateArticles`` put in a bounded graph). ``RunStatefulInOrderOverride`` (a Beam
 ``PTransformOverride``, applied to a built graph) replaces every stateful ``ParDo`` with
 ``RunStatefulInOrder``: GroupByKey on the stage's own key, sort each key's records in
 ``replay_order`` (Kafka time, then topic, partition, offset), call the stage's DoFn on
 them with in-memory state (fresh per key: a replay starts from empty state). Same code,
 same decisions as a streaming run that saw the records in that order, on every runner,
-including runners without user state (Dask). The cost: all records of one key sit in one
-worker at once (the dedup key is global, see ``pipeline.dedup``).
+including runners without user state (Dask). The cost: all records of one key (a site)
+sit in one worker at once.
 """
 
 from __future__ import annotations
