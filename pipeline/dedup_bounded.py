@@ -11,7 +11,8 @@ spread over the workers (``pipeline.similarity.components`` proves why it is exa
     the component) -> DecideComponents (a DedupIndex per component, in run order)
 
 The one serial step holds ids, links and event times, no text or signatures: about
-100 bytes per article. Components are stories; a story republished a thousand times
+100 bytes per article; its result reaches ``ToComponent`` as a side input (about 150
+bytes per record on each worker). Components are stories; a story republished a thousand times
 is one component, decided on one worker, as first-seen-wins requires.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import Any
 
 import apache_beam as beam
@@ -152,12 +154,14 @@ class _DecideComponentFn(beam.DoFn):
         self._sizes.update(len(records))
         index = DedupIndex(self._config)
         for _, clock, article, fp, event_time in sorted(records, key=lambda r: (r[0], r[1])):
-            def decide(item: Article, fp=fp, clock=clock, event_time=event_time) -> Article:
-                decision = index.observe(item, event_time, fingerprint=fp,
-                                         clock=clock).decision
-                (self._duplicates if decision.duplicate_of else self._canonicals).inc()
-                return apply_decision(item, decision)
-            yield from guard_stage(STAGE, article, decide)
+            yield from guard_stage(STAGE, article, partial(
+                self._decide, index, fp=fp, clock=clock, event_time=event_time))
+
+    def _decide(self, index: DedupIndex, article: Article, *, fp, clock: float,
+                event_time: float | None) -> Article:
+        decision = index.observe(article, event_time, fingerprint=fp, clock=clock).decision
+        (self._duplicates if decision.duplicate_of else self._canonicals).inc()
+        return apply_decision(article, decision)
 
 
 class DeduplicateBounded(beam.PTransform):

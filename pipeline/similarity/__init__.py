@@ -1,9 +1,12 @@
 """Similarity core for deduplication: pure Python + numpy, no Beam.
 
 ``normalize`` (text folding, exact keys, ``canonical_url``), ``minhash`` (signatures and
-LSH bands), ``anchors`` (the translation fingerprint), ``entry`` (state records),
-``index`` (sequential decisions with TTL). ``pipeline.dedup`` wraps ``DedupIndex`` in a
-stateful Beam DoFn; batch tools and tests use it directly.
+LSH bands), ``anchors`` (the translation fingerprint), ``fingerprint`` (all of one
+article's keys and signatures, computable ahead), ``verify`` (the pairwise tests),
+``entry`` (state records), ``index`` (sequential decisions with TTL), ``components``
+(splitting a bounded run into independent stories). ``pipeline.dedup`` wraps
+``DedupIndex`` in a stateful Beam DoFn, ``pipeline.dedup_bounded`` runs it per story;
+batch tools and tests use it directly.
 """
 
 from pipeline.similarity.anchors import anchor_sequence, anchor_tokens

@@ -3,7 +3,7 @@
 First seen wins is a sequential rule, but an article's decision only ever reads index
 entries it shares a key with: its exact keys, an LSH bucket holding a canonical it
 verifies against, an anchor bucket holding a translation. Link two articles when one
-could read the other (``bucket_links``); the connected components of those links are
+could read the other (``partition_links``); the connected components of those links are
 independent: run ``DedupIndex`` over each component in the run's order, give every
 article the clock the whole run would have had at that point (``run_clocks``), and each
 decision equals the one a single index over the whole run makes. Components are stories

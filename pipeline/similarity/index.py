@@ -27,6 +27,10 @@ MinHash estimate is noise. Below ``min_exact_tokens`` words the body alone prove
 nothing ("Video.", "Photo: AP") and the exact key covers headline and body. Redelivering an id already remembered returns the decision
 made the first time, so at-least-once sources do not create self-duplicates.
 
+What an article contributes (keys, signatures, band keys) is its ``Fingerprint``, a
+function of its text alone: the Beam stages compute it ahead, on any worker, and pass it
+to ``observe``; the pairwise tests are ``verify``'s, shared with bounded partitioning.
+
 Time: each entry carries an event time (the article's, else the index clock); the
 clock is the maximum event time seen, and an entry with ``ts + ttl <= clock`` no longer
 matches and is evicted. Because expiry is checked on every lookup, *when* memory is
