@@ -153,6 +153,7 @@ class _Pairs:
         self._labels: list[int] = []
         self._label_of = label_of
         self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.direct: list[tuple[int, int]] = []  # rows linked without a pair test
 
     def row(self, member: Member) -> int:
         row = self.rows.get(member[0])
@@ -163,11 +164,24 @@ class _Pairs:
         return row
 
     def add_bucket(self, members: Sequence[tuple[Member, int]], keep=None,
-                   any_band: bool = False) -> None:
+                   any_band: bool = False, collapse: bool = False) -> None:
         """Every pair of the bucket, or those ``keep(labels_i, labels_j)`` selects
         (``label_of``: a language, a marked headline); ``any_band``: verify every pair
-        here, whatever band it shares first."""
+        here, whatever band it shares first; ``collapse``: members equal in everything the
+        pair test reads (signature, size, headline, marker) are linked to the first of
+        them directly and only that one is paired, so a story copied verbatim a thousand
+        times costs a thousand links, not half a million pair tests."""
         by_row = {self.row(m): -1 if any_band else band for m, band in members}
+        if collapse:
+            firsts: dict[tuple, int] = {}
+            distinct: dict[int, int] = {}
+            for row, band in by_row.items():
+                first = firsts.setdefault(tuple(self.members[row][1:5]), row)
+                if first == row:
+                    distinct[row] = band
+                else:
+                    self.direct.append((first, row))
+            by_row = distinct
         if len(by_row) < 2:
             return
         rows = np.fromiter(by_row, dtype=np.int64, count=len(by_row))
@@ -202,9 +216,11 @@ def _verified_near(buckets: Sequence[tuple[str, Sequence[tuple[Member, int]]]],
     pairs = _Pairs(lambda m: int(bool(m[4])))  # label: a marked re-issue
     for namespace, members in buckets:
         if namespace == NEAR:
-            pairs.add_bucket(members)
+            pairs.add_bucket(members, collapse=True)
         elif any(m[4] for m, _ in members):  # headline buckets serve marked re-issues only
-            pairs.add_bucket(members, keep=np.logical_or, any_band=True)
+            pairs.add_bucket(members, keep=np.logical_or, any_band=True, collapse=True)
+    for first, row in pairs.direct:  # equal signatures: Jaccard 1, a near duplicate
+        yield pairs.members[first][0], pairs.members[row][0]
     arrays = pairs.arrays()
     if arrays is None:
         return

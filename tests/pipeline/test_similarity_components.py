@@ -162,3 +162,28 @@ def test_union_find() -> None:
         forest.union(a, b)
     assert forest.find(1) == forest.find(3) != forest.find(5)
     assert forest.find(7) == 7
+
+
+def test_verbatim_copies_collapse_but_a_marked_one_keeps_its_own_links() -> None:
+    config = DedupConfig()
+    rng = np.random.default_rng(1)
+    original = rng.integers(0, 2**32, size=config.num_perm, dtype=np.uint64).astype(np.uint32)
+    correction = rng.integers(0, 2**32, size=config.num_perm, dtype=np.uint64).astype(np.uint32)
+    correction[::4] = original[::4]  # Jaccard ~0.25: a duplicate only as a marked re-issue
+    headline = np.array([1, 2, 3, 4, 5], dtype=np.uint32)
+
+    def member(ident: str, sig: np.ndarray, marked: bool) -> tuple:
+        return (ident, sig.tobytes(), 300, headline.tobytes(), marked)
+
+    copies = [(member(f"copy{i}", correction, False), 0) for i in range(600)]
+    marked = (member("marked", correction, True), 0)  # same text, CORRECTED marker
+    links = partition_links({("near", 9): [(member("orig", original, False), 0), *copies,
+                                           marked]}, config)
+    forest = UnionFind()
+    for a, b in links:
+        forest.union(a, b)
+    assert forest.find("orig") == forest.find("marked") == forest.find("copy599")
+    # without the marked copy the original is a story of its own
+    links = partition_links({("near", 9): [(member("orig", original, False), 0), *copies]},
+                            config)
+    assert all("orig" not in link for link in links) and len(links) == 599
