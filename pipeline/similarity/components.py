@@ -154,6 +154,7 @@ class _Pairs:
         self._label_of = label_of
         self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.direct: list[tuple[int, int]] = []  # rows linked without a pair test
+        self._pairs: list[tuple[int, int, int]] = []  # two-member buckets, the usual case
 
     def row(self, member: Member) -> int:
         row = self.rows.get(member[0])
@@ -184,6 +185,11 @@ class _Pairs:
             by_row = distinct
         if len(by_row) < 2:
             return
+        if len(by_row) == 2:
+            (r0, b0), (r1, b1) = by_row.items()
+            if keep is None or keep(np.array([self._labels[r1]]), np.array([self._labels[r0]]))[0]:
+                self._pairs.append((r1, r0, b0 if b0 == b1 else -1))
+            return
         rows = np.fromiter(by_row, dtype=np.int64, count=len(by_row))
         bands = np.fromiter(by_row.values(), dtype=np.int64, count=len(by_row))
         i, j = np.tril_indices(len(rows), -1)
@@ -197,9 +203,13 @@ class _Pairs:
         self._parts.append((rows[i], rows[j], band))
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        if not self._parts:
+        parts = list(self._parts)
+        if self._pairs:
+            parts.append(tuple(np.array(column, dtype=np.int64)
+                               for column in zip(*self._pairs, strict=True)))
+        if not parts:
             return None
-        return tuple(np.concatenate([part[k] for part in self._parts]) for k in range(3))
+        return tuple(np.concatenate([part[k] for part in parts]) for k in range(3))
 
 
 _CHUNK = 1 << 15  # pairs compared at once (x 192 signature slots)
