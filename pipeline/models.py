@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "TAGS",
@@ -46,6 +46,13 @@ def _as_utc_millis(value: datetime | None) -> datetime | None:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
+# Every timestamp of a record: UTC, milliseconds (what Avro timestamp-millis keeps), so a
+# record read back equals the one written. Annotated at the top level, so the field's
+# annotation stays ``datetime`` (``datetime | None``) for the schema-agreement test.
+UtcMillis = Annotated[datetime, AfterValidator(_as_utc_millis)]
+OptionalUtcMillis = Annotated[datetime | None, AfterValidator(_as_utc_millis)]
+
+
 class _Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -64,13 +71,12 @@ class Provenance(_Record):
     topic: str | None = None
     partition: int | None = None
     offset: int | None = None
-    timestamp: datetime | None = None
+    timestamp: OptionalUtcMillis = None
     key: bytes | None = None
     headers: dict[str, bytes] = Field(default_factory=dict)
     file: str | None = None
     line: int | None = None
 
-    _utc = field_validator("timestamp")(classmethod(lambda cls, v: _as_utc_millis(v)))
 
     def describe(self) -> str:
         """Short human-readable position, for logs and error messages."""
@@ -102,9 +108,8 @@ class RawArticle(_Record):
     html: str | None = None
     source: str | None = None
     language: str | None = None
-    published_at: datetime | None = None
+    published_at: OptionalUtcMillis = None
 
-    _utc = field_validator("published_at")(classmethod(lambda cls, v: _as_utc_millis(v)))
 
     @model_validator(mode="after")
     def _needs_text(self) -> RawArticle:
@@ -158,7 +163,7 @@ class Article(_Record):
     source: str | None = None
     source_url: str | None = None
     author: str | None = None
-    published_at: datetime | None = None
+    published_at: OptionalUtcMillis = None
     captions: list[str] = Field(default_factory=list)
     topics: list[TopicTag] = Field(default_factory=list)
     duplicate_of: str | None = None
@@ -168,11 +173,8 @@ class Article(_Record):
     boilerplate: BoilerplateStats = Field(default_factory=BoilerplateStats)
     routes: list[str] = Field(default_factory=list)
     provenance: Provenance
-    processed_at: datetime = Field(default_factory=utc_now)
+    processed_at: UtcMillis = Field(default_factory=utc_now)
 
-    _utc = field_validator("published_at", "processed_at")(
-        classmethod(lambda cls, v: _as_utc_millis(v))
-    )
 
     # Not part of the output schema: raw HTML carried from parse to clean only.
     # Kept out of the Avro record by ``to_avro``.
@@ -193,6 +195,5 @@ class DeadLetter(_Record):
     error_message: str
     payload: bytes
     provenance: Provenance
-    failed_at: datetime = Field(default_factory=utc_now)
+    failed_at: UtcMillis = Field(default_factory=utc_now)
 
-    _utc = field_validator("failed_at")(classmethod(lambda cls, v: _as_utc_millis(v)))

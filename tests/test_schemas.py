@@ -143,3 +143,22 @@ def test_provenance_is_defined_identically_in_both_output_schemas() -> None:
         return next(f["type"] for f in schemas.load_schema(name)["fields"] if f["name"] == "provenance")
 
     assert provenance_of("article") == provenance_of("dead_letter")
+
+
+@pytest.mark.parametrize("model, field", [
+    (Provenance, "timestamp"), (RawArticle, "published_at"), (Article, "published_at"),
+    (Article, "processed_at"), (DeadLetter, "failed_at")])
+def test_every_timestamp_is_utc_milliseconds_so_avro_round_trips_are_exact(
+        model: type[BaseModel], field: str) -> None:
+    from datetime import timedelta, timezone
+
+    base = EXAMPLES["article"] if model is Article else (
+        _provenance() if model is Provenance else EXAMPLES[
+            "raw_article" if model is RawArticle else "dead_letter"])
+    oslo = datetime(2026, 3, 1, 13, 30, 0, 123456, tzinfo=timezone(timedelta(hours=1)))
+    naive = datetime(2026, 3, 1, 12, 30, 0, 999999)
+    for given, expected in ((oslo, datetime(2026, 3, 1, 12, 30, 0, 123000, tzinfo=UTC)),
+                            (naive, datetime(2026, 3, 1, 12, 30, 0, 999000, tzinfo=UTC))):
+        record = model.model_validate(base.model_dump() | {field: given})
+        assert getattr(record, field) == expected
+        assert getattr(record, field).utcoffset() == timedelta(0)
