@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from connectors.kafka_settings import StartKind, StartPosition, StopKind, StopPosition
+from connectors.kafka_positions import StartKind, StartPosition, StopKind, StopPosition
 
 __all__ = [
     "UNBOUNDED",

@@ -26,6 +26,14 @@ from apache_beam.metrics import Metrics
 from kafka import TopicPartition
 
 from connectors.kafka_discovery import list_partitions, new_consumer
+from connectors.kafka_positions import (
+    StartKind,
+    StartPosition,
+    StopKind,
+    StopPosition,
+    parse_start,
+    parse_stop,
+)
 from connectors.kafka_ranges import (
     PartitionRange,
     fetch_facts,
@@ -34,15 +42,7 @@ from connectors.kafka_ranges import (
     plan_ranges,
 )
 from connectors.kafka_reader import METRICS_NAMESPACE, PartitionReader
-from connectors.kafka_settings import (
-    KafkaSourceConfig,
-    StartKind,
-    StartPosition,
-    StopKind,
-    StopPosition,
-    parse_start,
-    parse_stop,
-)
+from connectors.kafka_settings import KafkaSourceConfig
 
 __all__ = ["ReadSplits", "ReplayPlan", "parse_from", "parse_to", "plan_replay", "split_name"]
 

@@ -1,6 +1,7 @@
 """Kafka source and sink settings: validated once where they enter, carried typed.
 
-Start and stop positions, timestamp policy, consumer/producer properties. Properties use
+Consumer/producer properties and the source and sink configs (start and stop positions
+and the timestamp policy are ``kafka_positions``). Properties use
 Kafka's dotted names (``security.protocol``, ``sasl.password``, ``fetch.max.bytes``) and are
 translated to kafka-python keyword arguments; an unknown key is refused with the list of
 known ones. On the command line a secret is given by reference only
@@ -17,28 +18,20 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from connectors.kafka_positions import StartPosition, StopPosition, TimestampPolicy
+
 __all__ = [
     "KafkaClientSettings",
     "KafkaSinkConfig",
     "KafkaSourceConfig",
     "SecretRef",
-    "StartKind",
-    "StartPosition",
-    "StopKind",
-    "StopPosition",
-    "TimestampPolicy",
     "load_properties_file",
-    "parse_offsets",
-    "parse_start",
-    "parse_stop",
     "resolve_property_value",
 ]
 
@@ -228,151 +221,6 @@ def _coerce(name: str, value: str) -> Any:
     if re.fullmatch(r"-?\d+", value):
         return int(value)
     return value
-
-
-class StartKind(StrEnum):
-    COMMITTED = "committed"
-    EARLIEST = "earliest"
-    LATEST = "latest"
-    TIMESTAMP = "timestamp"
-    OFFSETS = "offsets"
-
-
-class StopKind(StrEnum):
-    NEVER = "never"
-    DRAINED = "drained"
-    OFFSETS = "offsets"
-    TIMESTAMP = "timestamp"
-    NOW = "now"
-
-
-class TimestampPolicy(StrEnum):
-    """Event time of a record, as in Beam KafkaIO's ``TimestampPolicyFactory``."""
-
-    CREATE_TIME = "create-time"
-    LOG_APPEND_TIME = "log-append-time"
-    PROCESSING_TIME = "processing-time"
-
-
-PartitionOffsets = dict[tuple[str, int], int]
-
-
-def _to_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _millis(value: datetime) -> int:
-    return int(_to_utc(value).timestamp() * 1000)
-
-
-class StartPosition(BaseModel):
-    """Where each partition starts. ``committed`` falls back to ``fallback`` (earliest)
-    for a partition the group never committed; ``offsets`` falls back likewise for a
-    partition not listed."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    kind: StartKind = StartKind.COMMITTED
-    timestamp: datetime | None = None
-    offsets: PartitionOffsets = Field(default_factory=dict)
-    fallback: StartKind = StartKind.EARLIEST
-
-    @model_validator(mode="after")
-    def _complete(self) -> StartPosition:
-        if self.kind is StartKind.TIMESTAMP and self.timestamp is None:
-            raise ValueError("start kind 'timestamp' needs a timestamp (timestamp:ISO-8601)")
-        if self.kind is StartKind.OFFSETS and not self.offsets:
-            raise ValueError("start kind 'offsets' needs offsets (offsets:topic:partition=offset,...)")
-        if self.fallback not in (StartKind.EARLIEST, StartKind.LATEST):
-            raise ValueError("start fallback must be 'earliest' or 'latest'")
-        return self
-
-    @property
-    def timestamp_ms(self) -> int | None:
-        return None if self.timestamp is None else _millis(self.timestamp)
-
-
-class StopPosition(BaseModel):
-    """Where a read ends. ``never`` streams forever; ``drained`` stops a partition once it
-    has been caught up for ``idle_seconds``; ``offsets``/``timestamp``/``now`` are exact
-    bounded stops (``now``: the log end when the read starts)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    kind: StopKind = StopKind.NEVER
-    idle_seconds: float = 5.0
-    timestamp: datetime | None = None
-    offsets: PartitionOffsets = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _complete(self) -> StopPosition:
-        if self.kind is StopKind.TIMESTAMP and self.timestamp is None:
-            raise ValueError("stop kind 'timestamp' needs a timestamp (timestamp:ISO-8601)")
-        if self.kind is StopKind.OFFSETS and not self.offsets:
-            raise ValueError("stop kind 'offsets' needs offsets (offsets:topic:partition=offset,...)")
-        if self.idle_seconds <= 0:
-            raise ValueError("drained:SECONDS must be positive")
-        return self
-
-    @property
-    def bounded(self) -> bool:
-        return self.kind is not StopKind.NEVER
-
-    @property
-    def timestamp_ms(self) -> int | None:
-        return None if self.timestamp is None else _millis(self.timestamp)
-
-
-def parse_offsets(text: str) -> PartitionOffsets:
-    """``topic:partition=offset,...`` -> ``{(topic, partition): offset}``."""
-    offsets: PartitionOffsets = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        match = re.fullmatch(r"(.+):(\d+)=(\d+)", item)
-        if not match:
-            raise ValueError(f"bad offset {item!r}: expected topic:partition=offset")
-        offsets[(match.group(1), int(match.group(2)))] = int(match.group(3))
-    return offsets
-
-
-def _parse_time(text: str) -> datetime:
-    try:
-        if re.fullmatch(r"\d{10,}", text):
-            return datetime.fromtimestamp(int(text) / 1000, UTC)
-        return _to_utc(datetime.fromisoformat(text))
-    except ValueError as exc:
-        raise ValueError(f"bad timestamp {text!r}: expected ISO-8601 or epoch millis") from exc
-
-
-def parse_start(text: str) -> StartPosition:
-    """``committed|earliest|latest|timestamp:ISO|offsets:t:p=o,...``"""
-    kind, _, arg = text.strip().partition(":")
-    try:
-        start_kind = StartKind(kind.lower())
-    except ValueError:
-        raise ValueError(f"bad --start {text!r}: expected committed, earliest, latest, "
-                         "timestamp:ISO or offsets:topic:partition=offset,...") from None
-    if start_kind is StartKind.TIMESTAMP:
-        return StartPosition(kind=start_kind, timestamp=_parse_time(arg))
-    if start_kind is StartKind.OFFSETS:
-        return StartPosition(kind=start_kind, offsets=parse_offsets(arg))
-    return StartPosition(kind=start_kind)
-
-
-def parse_stop(text: str) -> StopPosition:
-    """``never|drained[:SECONDS]|offsets:t:p=o,...|timestamp:ISO|now``"""
-    kind, _, arg = text.strip().partition(":")
-    try:
-        stop_kind = StopKind(kind.lower())
-    except ValueError:
-        raise ValueError(f"bad --stop {text!r}: expected never, drained[:SECONDS], now, "
-                         "timestamp:ISO or offsets:topic:partition=offset,...") from None
-    if stop_kind is StopKind.DRAINED:
-        return StopPosition(kind=stop_kind, idle_seconds=float(arg) if arg else 5.0)
-    if stop_kind is StopKind.TIMESTAMP:
-        return StopPosition(kind=stop_kind, timestamp=_parse_time(arg))
-    if stop_kind is StopKind.OFFSETS:
-        return StopPosition(kind=stop_kind, offsets=parse_offsets(arg))
-    return StopPosition(kind=stop_kind)
 
 
 class KafkaSourceConfig(BaseModel):

@@ -15,16 +15,15 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from kafka import KafkaConsumer, KafkaProducer
 
 from connectors.kafka_options import KafkaOptions
-from connectors.kafka_ranges import PartitionFacts, PartitionRange, plan_ranges
-from connectors.kafka_settings import (
-    KafkaClientSettings,
-    KafkaSourceConfig,
+from connectors.kafka_positions import (
     StartKind,
     StopKind,
     TimestampPolicy,
     parse_start,
     parse_stop,
 )
+from connectors.kafka_ranges import PartitionFacts, PartitionRange, plan_ranges
+from connectors.kafka_settings import KafkaClientSettings, KafkaSourceConfig
 from connectors.kafka_sink import WriteToKafka, sink_from_options
 from connectors.kafka_source import ReadFromKafka, source_from_options
 from connectors.xlang_kafka import XlangReadFromKafka, XlangWriteToKafka, xlang_read_kwargs

@@ -24,14 +24,10 @@ from kafka.admin import NewTopic
 
 from connectors import kafka_discovery
 from connectors.kafka_discovery import WatchState, WatchTracker
+from connectors.kafka_positions import parse_start, parse_stop
 from connectors.kafka_ranges import UNBOUNDED
 from connectors.kafka_reader import PartitionReader
-from connectors.kafka_settings import (
-    KafkaClientSettings,
-    KafkaSourceConfig,
-    parse_start,
-    parse_stop,
-)
+from connectors.kafka_settings import KafkaClientSettings, KafkaSourceConfig
 from connectors.kafka_source import METRICS_NAMESPACE, ReadFromKafka, StopAt, _KafkaOffsetTracker
 from tests.connectors.conftest import create_topic, produce, proxied_broker
 
