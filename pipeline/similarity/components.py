@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.similarity.config import DedupConfig
+from pipeline.similarity.entry import u32_bytes, u32_from
 from pipeline.similarity.fingerprint import Fingerprint
 from pipeline.similarity.verify import near_matches, reissue_match
 
@@ -37,10 +38,6 @@ BucketKey = tuple[str, int | str]
 Member = tuple[Any, ...]
 
 
-def _u32(raw: bytes) -> np.ndarray | None:
-    return np.frombuffer(raw, dtype="<u4") if raw else None
-
-
 def _banded(keys: np.ndarray) -> list[tuple[int, int]]:
     """(band, 32-bit fold of its key) per band, as ``BandTable`` files them: a fold
     collision makes the index propose a candidate, so it must share a bucket here too."""
@@ -50,10 +47,6 @@ def _banded(keys: np.ndarray) -> list[tuple[int, int]]:
     for band, key in enumerate(folded):
         first.setdefault(key, band)
     return [(band, key) for key, band in first.items()]
-
-
-def _bytes(values: np.ndarray | None) -> bytes:
-    return b"" if values is None else np.ascontiguousarray(values, dtype="<u4").tobytes()
 
 
 def bucket_members(fp: Fingerprint) -> list[tuple[BucketKey, Member, int]]:
@@ -69,12 +62,12 @@ def bucket_members(fp: Fingerprint) -> list[tuple[BucketKey, Member, int]]:
     for key in {k for k in (fp.url_key, fp.source_key) if k is not None}:
         out.append((("url", key), ident, -1))  # one table in the index: URL and credit
     if fp.signature is not None:
-        member = (fp.id, _bytes(fp.signature), fp.size, _bytes(fp.title_hashes), fp.marked)
+        member = (fp.id, u32_bytes(fp.signature), fp.size, u32_bytes(fp.title_hashes), fp.marked)
         out.extend(((NEAR, key), member, band) for band, key in _banded(fp.band_keys))
         if fp.title_keys is not None:
             out.extend(((TITLE, key), member, band) for band, key in _banded(fp.title_keys))
     if fp.anchor_signature is not None and fp.language != "und":
-        member = (fp.id, _bytes(fp.anchor_signature), fp.language)
+        member = (fp.id, u32_bytes(fp.anchor_signature), fp.language)
         out.extend(((ANCHOR, key), member, band) for band, key in _banded(fp.anchor_keys))
     return out
 
@@ -235,7 +228,7 @@ def _verified_near(buckets: Sequence[tuple[str, Sequence[tuple[Member, int]]]],
     if arrays is None:
         return
     left, right, band = arrays
-    sigs = np.stack([_u32(m[1]) for m in pairs.members])
+    sigs = np.stack([u32_from(m[1]) for m in pairs.members])
     sizes = np.array([m[2] for m in pairs.members], dtype=np.int64)
     for start in range(0, len(left), _CHUNK):
         a, b, c = (x[start:start + _CHUNK] for x in (left, right, band))
@@ -253,7 +246,7 @@ def _verified_near(buckets: Sequence[tuple[str, Sequence[tuple[Member, int]]]],
                 continue
             for x, y in ((ma, mb), (mb, ma)):
                 if x[4] and x[3] and reissue_match(float(jaccards[k]), x[2], y[2],
-                                                   _u32(x[3]), _u32(y[3]), config):
+                                                   u32_from(x[3]), u32_from(y[3]), config):
                     ok[k] = True
                     break
         for k in np.flatnonzero(ok):
@@ -270,7 +263,7 @@ def _verified_translations(buckets: Sequence[Sequence[tuple[Member, int]]],
     if arrays is None:
         return
     left, right, band = arrays
-    sigs = np.stack([_u32(m[1]) for m in pairs.members])
+    sigs = np.stack([u32_from(m[1]) for m in pairs.members])
     for start in range(0, len(left), _CHUNK):
         a, b, c = (x[start:start + _CHUNK] for x in (left, right, band))
         equal = sigs[a] == sigs[b]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["KINDS", "Entry", "decode_entry", "encode_entry"]
+__all__ = ["KINDS", "Entry", "decode_entry", "encode_entry", "u32_bytes", "u32_from"]
 
 _VERSION = 2
 # version, seq, ts, size, n_anchors, flags, kind, similarity, body_key, url_key,
@@ -55,11 +55,13 @@ class Entry:
         return self.canonical or self.id
 
 
-def _sig_bytes(sig: np.ndarray | None) -> bytes:
+def u32_bytes(sig: np.ndarray | None) -> bytes:
+    """A signature (or hash set) as little-endian uint32 bytes; b"" for None."""
     return b"" if sig is None else np.ascontiguousarray(sig, dtype="<u4").tobytes()
 
 
-def _sig_from(raw: bytes) -> np.ndarray | None:
+def u32_from(raw: bytes) -> np.ndarray | None:
+    """Inverse of ``u32_bytes`` (None for b"")."""
     return np.frombuffer(raw, dtype="<u4").astype(np.uint32) if raw else None
 
 
@@ -68,8 +70,8 @@ def encode_entry(entry: Entry) -> bytes:
     ident = entry.id.encode("utf-8")
     canon = (entry.canonical or "").encode("utf-8")
     lang = entry.language.encode("utf-8")[:255]
-    sig, anchors = _sig_bytes(entry.signature), _sig_bytes(entry.anchor_signature)
-    title = _sig_bytes(entry.title_hashes)
+    sig, anchors = u32_bytes(entry.signature), u32_bytes(entry.anchor_signature)
+    title = u32_bytes(entry.title_hashes)
     flags = ((_HAS_BODY if entry.body_key is not None else 0)
              | (_HAS_URL if entry.url_key is not None else 0)
              | (_HAS_SOURCE if entry.source_key is not None else 0))
@@ -101,5 +103,5 @@ def decode_entry(raw: bytes) -> Entry:
         body_key=body if flags & _HAS_BODY else None,
         url_key=url if flags & _HAS_URL else None,
         source_key=source if flags & _HAS_SOURCE else None,
-        size=size, signature=_sig_from(sig), n_anchors=n_anchors,
-        anchor_signature=_sig_from(anchors), title_hashes=_sig_from(title))
+        size=size, signature=u32_from(sig), n_anchors=n_anchors,
+        anchor_signature=u32_from(anchors), title_hashes=u32_from(title))
