@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from pipeline.similarity.config import DedupConfig
+from pipeline.similarity.minhash import estimate_containment
 from pipeline.similarity.titles import title_jaccard
 
 __all__ = ["near_matches", "reissue_match", "translation_confidence"]
@@ -50,13 +51,9 @@ def reissue_match(jaccard: float, size: int, other_size: int, titles: np.ndarray
     correction bars (Jaccard, or containment)."""
     if other_titles is None or title_jaccard(titles, other_titles) < config.title_threshold:
         return False
-    if jaccard >= config.correction_threshold:
-        return True
-    smaller = min(size, other_size)
-    if smaller <= 0:
-        return False
-    containment = min(1.0, (jaccard * (size + other_size) / (1.0 + jaccard)) / smaller)
-    return containment >= config.correction_containment
+    return (jaccard >= config.correction_threshold
+            or estimate_containment(jaccard, size, other_size)
+            >= config.correction_containment)
 
 
 def translation_confidence(a: np.ndarray, b: np.ndarray, config: DedupConfig) -> float:
