@@ -24,11 +24,12 @@ import numpy as np
 
 from pipeline.similarity.config import DedupConfig
 from pipeline.similarity.entry import u32_bytes, u32_from
-from pipeline.similarity.fingerprint import Fingerprint
+from pipeline.similarity.fingerprint import Fingerprint, fingerprint_of
+from pipeline.similarity.index import Decision, DedupIndex
 from pipeline.similarity.verify import near_matches, reissue_match
 
-__all__ = ["UnionFind", "bucket_members", "components_of", "partition_links",
-           "plan_components", "run_clocks"]
+__all__ = ["UnionFind", "bucket_members", "components_of", "decide_by_components",
+           "partition_links", "plan_components", "run_clocks"]
 
 # bucket namespaces: the index tables an article is looked up in
 EXACT = ("id", "body", "url")   # redelivered id, normalised body, canonical/credited URL
@@ -318,3 +319,25 @@ def plan_components(fingerprints: Sequence[Fingerprint], event_times: Sequence[f
     clocks = run_clocks(zip((fp.id for fp in fingerprints), event_times, strict=True),
                         config.ttl_seconds)
     return [where[fp.id] for fp in fingerprints], clocks
+
+
+def decide_by_components(docs: Sequence, event_times: Sequence[float | None],
+                         config: DedupConfig,
+                         fingerprints: Sequence[Fingerprint] | None = None,
+                         ) -> tuple[list[Decision], dict[str, list[int]]]:
+    """A bounded run decided the way ``DeduplicateBounded`` does it, in one process: a
+    fresh index per component, as on another worker. Returns the decisions in run order
+    and the components (positions in the run, by component)."""
+    fps = list(fingerprints) if fingerprints is not None else [
+        fingerprint_of(doc, config) for doc in docs]
+    where, clocks = plan_components(fps, event_times, config)
+    groups: dict[str, list[int]] = {}
+    for i, component in enumerate(where):
+        groups.setdefault(component, []).append(i)
+    decided: dict[int, Decision] = {}
+    for members in groups.values():
+        index = DedupIndex(config)
+        for i in members:
+            decided[i] = index.observe(docs[i], event_times[i], fingerprint=fps[i],
+                                       clock=clocks[i]).decision
+    return [decided[i] for i in range(len(docs))], groups

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections import defaultdict
 
 import numpy as np
 import pytest
@@ -12,11 +11,11 @@ from pipeline.similarity import DedupConfig, DedupIndex
 from pipeline.similarity.components import (
     UnionFind,
     bucket_members,
+    decide_by_components,
     partition_links,
-    plan_components,
     run_clocks,
 )
-from pipeline.similarity.fingerprint import Fingerprint, fingerprint_of
+from pipeline.similarity.fingerprint import Fingerprint
 from tests.pipeline.test_similarity_index import (
     FIGURES,
     NAMES,
@@ -75,21 +74,6 @@ def mixed_run(seed: int) -> tuple[list[Doc], list[float | None]]:
         r = rng.random()
         times.append(None if r < 0.1 else float(i * 10 + (rng.randint(-400, 50) if r < 0.3 else 0)))
     return docs, times
-
-
-def decide_by_components(docs, times, config):
-    fps = [fingerprint_of(d, config) for d in docs]
-    where, clocks = plan_components(fps, times, config)
-    groups: dict[str, list[int]] = defaultdict(list)
-    for i, component in enumerate(where):
-        groups[component].append(i)
-    decisions = [None] * len(docs)
-    for members in groups.values():
-        index = DedupIndex(config)  # a fresh index per component, as on another worker
-        for i in members:
-            decisions[i] = index.observe(docs[i], times[i], fingerprint=fps[i],
-                                         clock=clocks[i]).decision
-    return decisions, groups
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

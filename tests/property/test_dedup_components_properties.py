@@ -6,8 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.similarity import DedupConfig, DedupIndex
+from pipeline.similarity.components import decide_by_components
 from tests.pipeline import test_similarity_index as core
-from tests.pipeline.test_similarity_components import decide_by_components
 
 # a small pool of texts that relate in every way dedup knows: copies, edits, truncations,
 # shared credits and URLs, translations by anchors, marked wire re-issues, short texts
