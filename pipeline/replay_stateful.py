@@ -23,7 +23,8 @@ from apache_beam.pipeline import PTransformOverride
 from apache_beam.transforms import userstate
 from apache_beam.transforms.core import _DoFnParam, _StateDoFnParam
 
-__all__ = ["RunStatefulInOrder", "RunStatefulInOrderOverride", "replay_order"]
+__all__ = ["InMemoryBag", "InMemoryValue", "RunStatefulInOrder", "RunStatefulInOrderOverride",
+           "replay_order"]
 
 
 def replay_order(article: Any) -> tuple:
@@ -41,32 +42,37 @@ def replay_order(article: Any) -> tuple:
             -1 if p.offset is None else p.offset, p.file or "", -1 if p.line is None else p.line)
 
 
-class _ValueState:
+class InMemoryValue:
+    """A ``ReadModifyWriteState`` held in memory: what a stateful DoFn run outside a
+    runner's state backend (a replay key, a test) reads and writes."""
+
     def __init__(self) -> None:
-        self._value = None
+        self.value = None
 
     def read(self):
-        return self._value
+        return self.value
 
     def write(self, value) -> None:
-        self._value = value
+        self.value = value
 
     def clear(self) -> None:
-        self._value = None
+        self.value = None
 
 
-class _BagState:
+class InMemoryBag:
+    """A ``BagState`` held in memory (see ``InMemoryValue``)."""
+
     def __init__(self) -> None:
-        self._items: list = []
+        self.items: list = []
 
     def read(self):
-        return list(self._items)
+        return list(self.items)
 
     def add(self, value) -> None:
-        self._items.append(value)
+        self.items.append(value)
 
     def clear(self) -> None:
-        self._items = []
+        self.items = []
 
 
 def _state_params(fn: beam.DoFn) -> dict[str, userstate.StateSpec]:
@@ -101,8 +107,8 @@ class _InOrderFn(beam.DoFn):
 
     def process(self, group):
         key, values = group
-        state = {name: (_BagState() if isinstance(spec, userstate.BagStateSpec)
-                        else _ValueState()) for name, spec in self._specs.items()}
+        state = {name: (InMemoryBag() if isinstance(spec, userstate.BagStateSpec)
+                        else InMemoryValue()) for name, spec in self._specs.items()}
         for value in sorted(values, key=self._order):
             yield from self._fn.process((key, value), **state) or ()
 

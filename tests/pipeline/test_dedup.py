@@ -22,6 +22,7 @@ from pipeline.dedup import (
     deduplicate_batch,
 )
 from pipeline.models import Article, Provenance, ProvenanceKind
+from pipeline.replay_stateful import InMemoryBag, InMemoryValue
 from pipeline.similarity import Decision, RelatedArticle
 
 STORY = (
@@ -117,38 +118,13 @@ def test_batch_and_transform_agree() -> None:
         assert_that(out.articles | beam.Map(summary), equal_to(expected))
 
 
-class _Bag:
-    def __init__(self) -> None:
-        self.items: list[bytes] = []
-
-    def read(self) -> list[bytes]:
-        return list(self.items)
-
-    def add(self, value: bytes) -> None:
-        self.items.append(value)
-
-    def clear(self) -> None:
-        self.items = []
-
-
-class _Value:
-    def __init__(self) -> None:
-        self.value = None
-
-    def read(self):
-        return self.value
-
-    def write(self, value) -> None:
-        self.value = value
-
-
 def _worker(transform: DeduplicateArticles) -> _DeduplicateFn:
     fn = _DeduplicateFn(transform.config)
     fn.setup()
     return fn
 
 
-def _feed(fn: _DeduplicateFn, bag: _Bag, meta: _Value, articles: list[Article]) -> list[Article]:
+def _feed(fn: _DeduplicateFn, bag: InMemoryBag, meta: InMemoryValue, articles: list[Article]) -> list[Article]:
     out = []
     for item in articles:
         out.extend(fn.process((DEDUP_KEY, (item, None)), records=bag, meta=meta))
@@ -173,7 +149,7 @@ def test_restart_and_worker_moves_keep_state(monkeypatch: pytest.MonkeyPatch) ->
     expected = [summary(a) for a in deduplicate_batch(articles, transform.config)]
     assert any(kind for _, _, kind in expected) and any(not kind for _, _, kind in expected)
 
-    bag, meta = _Bag(), _Value()
+    bag, meta = InMemoryBag(), InMemoryValue()
     first, second = _worker(transform), _worker(transform)
     got = _feed(first, bag, meta, articles[:10])
     got += _feed(second, bag, meta, articles[10:20])   # the key moved to another worker

@@ -25,44 +25,13 @@ from pipeline.language import _DetectLanguageFn
 from pipeline.limits import ArticleLimits, _EnforceLimitsFn
 from pipeline.models import Article, DeadLetter, Provenance, ProvenanceKind, RawMessage
 from pipeline.parse import DEFAULT_MAX_MESSAGE_BYTES, _ParseFn
+from pipeline.replay_stateful import InMemoryBag, InMemoryValue
 from pipeline.routing import route_article, route_dead_letter
 from pipeline.tagging import _TagTopicsFn
 
 __all__ = ["LIMITS_WIRED", "run_chain"]
 
 LIMITS_WIRED = "EnforceLimits" in inspect.getsource(pipeline.graph)
-
-
-class _Value:
-    """ReadModifyWriteState stand-in."""
-
-    def __init__(self) -> None:
-        self.value: Any = None
-
-    def read(self) -> Any:
-        return self.value
-
-    def write(self, value: Any) -> None:
-        self.value = value
-
-    def clear(self) -> None:
-        self.value = None
-
-
-class _Bag:
-    """BagState stand-in."""
-
-    def __init__(self) -> None:
-        self.items: list[Any] = []
-
-    def read(self) -> list[Any]:
-        return list(self.items)
-
-    def add(self, item: Any) -> None:
-        self.items.append(item)
-
-    def clear(self) -> None:
-        self.items.clear()
 
 
 def _setup(fn: Any) -> Any:
@@ -81,8 +50,8 @@ _TAG = _setup(_TagTopicsFn())
 
 
 def _stages(article: Article) -> list[tuple[str, Any]]:
-    clean_state = _Value()
-    dedup_records, dedup_meta = _Bag(), _Value()
+    clean_state = InMemoryValue()
+    dedup_records, dedup_meta = InMemoryBag(), InMemoryValue()
     stages: list[tuple[str, Any]] = []
     if LIMITS_WIRED:
         stages.append(("limits", lambda a: _LIMITS.process(a)))
