@@ -108,7 +108,7 @@ def _beam_rate(pages: list[tuple[str, str | None]], texts: list[str], rounds: in
     import apache_beam as beam
 
     from pipeline.clean import CleanArticles
-    from pipeline.models import Article, Provenance, ProvenanceKind
+    from schemas.models import Article, Provenance, ProvenanceKind
 
     prov = Provenance(kind=ProvenanceKind.FILE, file="bench", line=0)
     docs = [(None, html) for html, _ in pages] + [(text, None) for text in texts]

@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 from pipeline.language import LanguageDetector
-from pipeline.models import TAGS
 from pipeline.taxonomy import TopicTagger
 from pipeline.taxonomy.evaluation import (
     Counts,
@@ -26,6 +25,7 @@ from pipeline.taxonomy.evaluation import (
     score_items,
     tune_thresholds,
 )
+from schemas.routes import TAGS
 
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "eval" / "topics_dev.jsonl"
 

@@ -15,14 +15,14 @@ import fastavro
 import schemas
 from pipeline.boilerplate import SiteChromeLearner
 from pipeline.clean import clean_article, site_of
-from pipeline.dead_letters import StageError
 from pipeline.dedup import apply_decision, article_event_time
 from pipeline.language import LanguageDetector, with_language
-from pipeline.models import Provenance, ProvenanceKind, RawMessage
 from pipeline.parse import parse_message
-from pipeline.routing import route_article
 from pipeline.similarity import DedupConfig, DedupIndex
 from pipeline.taxonomy import TopicTagger
+from schemas.failures import StageError
+from schemas.models import Provenance, ProvenanceKind, RawMessage
+from schemas.routes import route_article
 
 __all__ = ["run_plain_loop"]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.models import Provenance, ProvenanceKind, RawMessage
+from schemas.models import Provenance, ProvenanceKind, RawMessage
 
 __all__ = [
     "ReadArticleFiles",

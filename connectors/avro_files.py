@@ -43,7 +43,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from fastavro.write import Writer
 
 import schemas
-from pipeline.routing import RoutedRecord
+from schemas.routes import RoutedRecord
 
 __all__ = [
     "CODECS",

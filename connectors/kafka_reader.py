@@ -27,7 +27,7 @@ from kafka.structs import OffsetAndMetadata
 from connectors.kafka_discovery import new_consumer
 from connectors.kafka_positions import StopKind, TimestampPolicy
 from connectors.kafka_settings import KafkaSourceConfig
-from pipeline.models import Provenance, ProvenanceKind, RawMessage
+from schemas.models import Provenance, ProvenanceKind, RawMessage
 
 __all__ = ["METRICS_NAMESPACE", "PartitionReader", "ReadOutcome"]
 

@@ -21,14 +21,13 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
 
 from connectors.kafka_settings import KafkaSinkConfig
-from pipeline.dead_letters import dead_letter
-from pipeline.models import DeadLetter, Provenance
+from schemas.failures import Stage, dead_letter
+from schemas.models import DeadLetter, Provenance
 
-__all__ = ["SINK_STAGE", "OutgoingRecord", "WriteToKafka", "sink_from_options"]
+__all__ = ["OutgoingRecord", "WriteToKafka", "sink_from_options"]
 
 _log = logging.getLogger(__name__)
 
-SINK_STAGE = "sink"
 METRICS_NAMESPACE = "WriteToKafka"
 
 
@@ -63,7 +62,7 @@ class _ProduceFn(beam.DoFn):
         _log.warning("kafka delivery failed, record sent to the dead-letter route", extra={
             "topic": record.topic, "provenance": record.provenance.describe(),
             "error_class": type(exc).__name__, "error": str(exc)})
-        return dead_letter(SINK_STAGE, exc, record.value, record.provenance)
+        return dead_letter(Stage.SINK, exc, record.value, record.provenance)
 
     def process(self, element, timestamp=beam.DoFn.TimestampParam,
                 window=beam.DoFn.WindowParam):

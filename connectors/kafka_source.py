@@ -37,7 +37,7 @@ from connectors.kafka_positions import StopKind
 from connectors.kafka_ranges import UNBOUNDED, PartitionRange
 from connectors.kafka_reader import METRICS_NAMESPACE, PartitionReader
 from connectors.kafka_settings import KafkaSourceConfig
-from pipeline.models import RawMessage
+from schemas.models import RawMessage
 
 __all__ = ["METRICS_NAMESPACE", "ReadFromKafka", "ReadPartitions", "ReadPartitionsUnbounded",
            "source_from_options",

@@ -26,21 +26,21 @@ from apache_beam import pvalue
 from kafka import KafkaConsumer, TopicPartition
 
 import schemas
-from connectors.avro_codec import (
+from connectors.avro_files import WriteAvroFiles
+from connectors.kafka_settings import KafkaSinkConfig
+from connectors.kafka_sink import OutgoingRecord, WriteToKafka
+from connectors.schema_registry import SchemaRegistryClient, SchemaRegistryError, value_subject
+from pipeline.options import SinkSpec
+from schemas.encoding import (
     ENCODINGS,
     SchemaSource,
     decode_value,
     encode_confluent,
     encode_single_object,
 )
-from connectors.avro_files import WriteAvroFiles
-from connectors.kafka_settings import KafkaSinkConfig
-from connectors.kafka_sink import SINK_STAGE, OutgoingRecord, WriteToKafka
-from connectors.schema_registry import SchemaRegistryClient, SchemaRegistryError, value_subject
-from pipeline.dead_letters import dead_letter
-from pipeline.models import DeadLetter, Provenance
-from pipeline.options import SinkSpec
-from pipeline.routing import RoutedRecord, route_dead_letter
+from schemas.failures import Stage, dead_letter
+from schemas.models import DeadLetter, Provenance
+from schemas.routes import RoutedRecord, route_dead_letter
 
 __all__ = [
     "ROUTE_HEADER",
@@ -112,7 +112,7 @@ class _EncodeForKafkaFn(beam.DoFn):
             _log.warning("record could not be encoded for kafka", extra={
                 "topic": topic, "key": record.key, "error_class": type(exc).__name__})
             yield pvalue.TaggedOutput(_FAILED, dead_letter(
-                SINK_STAGE, exc, _record_json(record.record), provenance))
+                Stage.SINK, exc, _record_json(record.record), provenance))
             return
         yield OutgoingRecord(topic, record.key.encode(), value, provenance,
                              ((ROUTE_HEADER, record.route.encode()),

@@ -24,7 +24,7 @@ import apache_beam as beam
 
 from connectors.kafka_positions import StartKind, StopKind, TimestampPolicy
 from connectors.kafka_settings import KafkaClientSettings, KafkaSinkConfig, KafkaSourceConfig
-from pipeline.models import DeadLetter, Provenance, ProvenanceKind, RawMessage
+from schemas.models import DeadLetter, Provenance, ProvenanceKind, RawMessage
 
 __all__ = ["XlangReadFromKafka", "XlangWriteToKafka", "java_properties", "xlang_read_kwargs"]
 

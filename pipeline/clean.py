@@ -37,12 +37,12 @@ from pipeline.boilerplate import (
     extract_content,
     load_rules,
 )
-from pipeline.dead_letters import ARTICLES, DEAD_LETTER, StageError, guard_stage
-from pipeline.models import Article
+from pipeline.stage import ARTICLES, DEAD_LETTER, guard_stage
+from schemas.failures import Stage, StageError
+from schemas.models import Article
 
-__all__ = ["STAGE", "CleanArticles", "apply_cleaning", "clean_article", "site_of"]
+__all__ = ["CleanArticles", "apply_cleaning", "clean_article", "site_of"]
 
-STAGE = "clean"
 _TOKEN_BYTES = 16
 _CACHE_SITES = 512
 
@@ -155,10 +155,10 @@ class _CleanArticlesFn(beam.DoFn):
             learned.append(learner)
             return clean_article(a, learner, self._rules)
 
-        for out in guard_stage(STAGE, article, compute):
+        for out in guard_stage(Stage.CLEAN, article, compute):
             if isinstance(out, Article):
-                beam.metrics.Metrics.counter(STAGE, "articles").inc()
-                beam.metrics.Metrics.counter(STAGE, "lines_removed").inc(
+                beam.metrics.Metrics.counter(Stage.CLEAN.value, "articles").inc()
+                beam.metrics.Metrics.counter(Stage.CLEAN.value, "lines_removed").inc(
                     out.boilerplate.lines_removed)
             yield out
         if learned:  # the article was seen (even if it ended as a dead letter)

@@ -61,10 +61,11 @@ from apache_beam.coders import BytesCoder, TupleCoder, VarIntCoder
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateSpec
 
-from pipeline.dead_letters import ARTICLES, DEAD_LETTER, guard_stage
-from pipeline.models import Article, Relation
 from pipeline.similarity import DAY_SECONDS, Decision, DedupConfig, DedupIndex
 from pipeline.similarity.fingerprint import Fingerprint, fingerprint_of
+from pipeline.stage import ARTICLES, DEAD_LETTER, guard_stage
+from schemas.failures import Stage
+from schemas.models import Article, Relation
 
 __all__ = [
     "DEDUP_KEY",
@@ -136,7 +137,7 @@ def deduplicate_batch(articles: list[Article], config: DedupConfig | None = None
 
 
 class _DeduplicateFn(beam.DoFn):
-    STAGE = "DeduplicateArticles"
+    STAGE = Stage.DEDUP
     RECORDS = BagStateSpec("records", BytesCoder())
     META = ReadModifyWriteStateSpec("meta", TupleCoder((VarIntCoder(), VarIntCoder())))
 
@@ -146,9 +147,9 @@ class _DeduplicateFn(beam.DoFn):
     def setup(self) -> None:
         # key -> (state token it matches, index): see the module doc
         self._cache: dict[str, tuple[int, DedupIndex]] = {}
-        self._duplicates = beam.metrics.Metrics.counter(self.STAGE, "duplicates")
-        self._canonicals = beam.metrics.Metrics.counter(self.STAGE, "canonicals")
-        self._rebuilds = beam.metrics.Metrics.counter(self.STAGE, "index_rebuilds")
+        self._duplicates = beam.metrics.Metrics.counter(self.STAGE.value, "duplicates")
+        self._canonicals = beam.metrics.Metrics.counter(self.STAGE.value, "canonicals")
+        self._rebuilds = beam.metrics.Metrics.counter(self.STAGE.value, "index_rebuilds")
 
     def process(self, element: tuple[str, tuple[Article, Fingerprint | None]],
                 records=beam.DoFn.StateParam(RECORDS),  # noqa: B008 - Beam idiom

@@ -28,9 +28,7 @@ import xxhash
 from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.windowed_value import WindowedValue
 
-from pipeline.dead_letters import ARTICLES, DEAD_LETTER, guard_stage
 from pipeline.dedup import apply_decision, article_event_time
-from pipeline.models import Article
 from pipeline.replay_stateful import replay_order
 from pipeline.similarity import DedupConfig, DedupIndex
 from pipeline.similarity.components import (
@@ -40,10 +38,13 @@ from pipeline.similarity.components import (
     run_clocks,
 )
 from pipeline.similarity.fingerprint import fingerprint_of
+from pipeline.stage import ARTICLES, DEAD_LETTER, guard_stage
+from schemas.failures import Stage
+from schemas.models import Article
 
 __all__ = ["DeduplicateBounded"]
 
-STAGE = "DeduplicateArticles"  # the same stage name in dead letters and metrics
+STAGE = Stage.DEDUP  # the same stage in dead letters and metrics as the streaming step
 
 
 def _record_key(order: tuple, ident: str) -> str:
@@ -142,10 +143,10 @@ class _DecideComponentFn(beam.DoFn):
         self._config = config
 
     def setup(self) -> None:
-        self._duplicates = beam.metrics.Metrics.counter(STAGE, "duplicates")
-        self._canonicals = beam.metrics.Metrics.counter(STAGE, "canonicals")
-        self._components = beam.metrics.Metrics.counter(STAGE, "components")
-        self._sizes = beam.metrics.Metrics.distribution(STAGE, "component_size")
+        self._duplicates = beam.metrics.Metrics.counter(STAGE.value, "duplicates")
+        self._canonicals = beam.metrics.Metrics.counter(STAGE.value, "canonicals")
+        self._components = beam.metrics.Metrics.counter(STAGE.value, "components")
+        self._sizes = beam.metrics.Metrics.distribution(STAGE.value, "component_size")
 
     def process(self, group: tuple[str, list]) -> Iterator[Any]:
         _, records = group

@@ -16,7 +16,7 @@ from connectors.avro_files import list_avro_files
 from connectors.broker import EmbeddedBroker
 from connectors.publish import ensure_topic, publish_values
 from pipeline.jobs import run_streaming
-from pipeline.routing import ROUTES
+from schemas.routes import ROUTES
 
 __all__ = ["DEMO_TOPIC", "run_demo"]
 

@@ -20,7 +20,6 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from connectors.route_sinks import WriteRoutes
 from pipeline.clean import CleanArticles
-from pipeline.dead_letters import ARTICLES, DEAD_LETTER
 from pipeline.dedup import DeduplicateArticles
 from pipeline.dedup_bounded import DeduplicateBounded
 from pipeline.language import DetectLanguage
@@ -29,6 +28,7 @@ from pipeline.options import NewsbeamOptions, SinkSpec
 from pipeline.parse import ParseArticles
 from pipeline.progress import ReportProgress
 from pipeline.routing import RouteArticles
+from pipeline.stage import ARTICLES, DEAD_LETTER
 from pipeline.tagging import TagTopics
 
 __all__ = ["DeliverRoutes", "ProcessArticles", "resolve_runner"]

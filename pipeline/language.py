@@ -30,8 +30,9 @@ import unicodedata
 
 import apache_beam as beam
 
-from pipeline.dead_letters import ARTICLES, DEAD_LETTER, guard_stage
-from pipeline.models import Article
+from pipeline.stage import StageFn, apply_stage
+from schemas.failures import Stage
+from schemas.models import Article
 
 __all__ = [
     "MIN_LETTERS",
@@ -143,16 +144,13 @@ def detect_language(text: str, hint: str | None = None) -> tuple[str, float]:
     return _default_detector().detect(text, hint)
 
 
-class _DetectLanguageFn(beam.DoFn):
-    STAGE = "DetectLanguage"
+class _DetectLanguageFn(StageFn):
+    stage = Stage.LANGUAGE
 
-    def setup(self) -> None:
+    def create(self) -> None:
         self._detector = LanguageDetector()
 
-    def process(self, article: Article):
-        yield from guard_stage(self.STAGE, article, self._detect)
-
-    def _detect(self, article: Article) -> Article:
+    def apply(self, article: Article) -> Article:
         return with_language(article, self._detector)
 
 
@@ -162,5 +160,4 @@ class DetectLanguage(beam.PTransform):
     """PCollection[Article] -> tagged outputs ``articles`` (language set) and ``dead_letter``."""
 
     def expand(self, pcoll):
-        return pcoll | "DetectLanguage" >> beam.ParDo(_DetectLanguageFn()).with_outputs(
-            DEAD_LETTER, main=ARTICLES)
+        return apply_stage(pcoll, _DetectLanguageFn(), Stage.LANGUAGE.label)

@@ -29,19 +29,19 @@ import importlib
 import json
 import multiprocessing
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
 from apache_beam import pvalue
 
-from pipeline.dead_letters import ARTICLES, DEAD_LETTER, StageError, guard_stage
-from pipeline.models import Article
+from pipeline.stage import StageFn, apply_stage
+from schemas.failures import Stage, StageError
+from schemas.models import Article
 
 __all__ = [
     "DEFAULT_LIMITS",
-    "STAGE",
     "ArticleLimits",
     "EnforceLimits",
     "TimeLimitedCall",
@@ -50,7 +50,6 @@ __all__ = [
     "limits_from_options",
 ]
 
-STAGE = "EnforceLimits"
 _STARTUP_SECONDS = 120.0  # a child imports its modules before the first timed call
 
 
@@ -118,12 +117,14 @@ def check_article(article: Article, limits: ArticleLimits = DEFAULT_LIMITS) -> A
     return article
 
 
-class _EnforceLimitsFn(beam.DoFn):
+class _EnforceLimitsFn(StageFn):
+    stage = Stage.LIMITS
+
     def __init__(self, limits: ArticleLimits) -> None:
         self._limits = limits
 
-    def process(self, article: Article) -> Iterator[Article | pvalue.TaggedOutput]:
-        yield from guard_stage(STAGE, article, lambda a: check_article(a, self._limits))
+    def apply(self, article: Article) -> Article:
+        return check_article(article, self._limits)
 
 
 @beam.typehints.with_input_types(Article)
@@ -136,8 +137,7 @@ class EnforceLimits(beam.PTransform):
         self._limits = limits
 
     def expand(self, articles: beam.PCollection) -> pvalue.DoOutputsTuple:
-        return articles | "EnforceLimits" >> beam.ParDo(
-            _EnforceLimitsFn(self._limits)).with_outputs(DEAD_LETTER, main=ARTICLES)
+        return apply_stage(articles, _EnforceLimitsFn(self._limits), Stage.LIMITS.label)
 
 
 # ---------------------------------------------------------------------------- time limit

@@ -16,10 +16,11 @@ import apache_beam as beam
 from apache_beam import pvalue
 from pydantic import ValidationError
 
-from connectors.avro_codec import UnknownSchemaFingerprint, decode_single_object, is_single_object
-from pipeline.dead_letters import ARTICLES, DEAD_LETTER, StageError, dead_letter
-from pipeline.models import Article, RawArticle, RawMessage
-from pipeline.similarity import canonical_url
+from pipeline.stage import ARTICLES, DEAD_LETTER
+from schemas.encoding import UnknownSchemaFingerprint, decode_single_object, is_single_object
+from schemas.failures import Stage, StageError, dead_letter
+from schemas.models import Article, RawArticle, RawMessage
+from schemas.urls import canonical_url
 
 __all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "ParseArticles", "derive_id", "parse_message"]
 
@@ -102,8 +103,8 @@ def parse_message(message: RawMessage, *, max_bytes: int = DEFAULT_MAX_MESSAGE_B
 class _ParseFn(beam.DoFn):
     def __init__(self, max_bytes: int) -> None:
         self._max_bytes = max_bytes
-        self._parsed = beam.metrics.Metrics.counter("parse", "articles")
-        self._failed = beam.metrics.Metrics.counter("parse", "dead_letters")
+        self._parsed = beam.metrics.Metrics.counter(Stage.PARSE.value, "articles")
+        self._failed = beam.metrics.Metrics.counter(Stage.PARSE.value, "dead_letters")
 
     def process(self, message: RawMessage) -> Iterator[Article | pvalue.TaggedOutput]:
         try:
@@ -111,7 +112,7 @@ class _ParseFn(beam.DoFn):
         except StageError as exc:
             self._failed.inc()
             yield pvalue.TaggedOutput(
-                DEAD_LETTER, dead_letter("parse", exc, message.value or b"", message.provenance))
+                DEAD_LETTER, dead_letter(Stage.PARSE, exc, message.value or b"", message.provenance))
             return
         self._parsed.inc()
         yield article

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 import apache_beam as beam
 
-from pipeline.routing import RoutedRecord
+from schemas.routes import RoutedRecord
 
 __all__ = ["ProgressTracker", "ReportProgress"]
 

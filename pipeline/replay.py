@@ -51,11 +51,11 @@ from connectors.kafka_replay import (
     split_name,
 )
 from pipeline.graph import DeliverRoutes, ProcessArticles, resolve_runner
-from pipeline.models import RawMessage
 from pipeline.options import NewsbeamOptions
 from pipeline.replay_stateful import RunStatefulInOrderOverride
-from pipeline.routing import RoutedRecord
 from pipeline.summary import RunSummary, summary_from_result
+from schemas.models import RawMessage
+from schemas.routes import RoutedRecord
 
 __all__ = ["ProgressBar", "ProgressLedger", "ReplayOptions", "ReplayResult", "SummarizeReplay",
            "build_replay", "plan_from_options", "run_replay"]

@@ -7,7 +7,7 @@ from typing import Any
 
 from apache_beam.metrics.metric import MetricsFilter
 
-from pipeline.routing import DEAD_LETTER_ROUTE, DUPLICATES_ROUTE, ROUTES
+from schemas.routes import DEAD_LETTER_ROUTE, DUPLICATES_ROUTE, ROUTES
 
 __all__ = ["RunSummary", "summary_from_result"]
 

@@ -8,25 +8,23 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from pipeline.dead_letters import ARTICLES, DEAD_LETTER, guard_stage
-from pipeline.models import Article
+from pipeline.stage import StageFn, apply_stage
 from pipeline.taxonomy import TopicTagger
+from schemas.failures import Stage
+from schemas.models import Article
 
 __all__ = ["TagTopics"]
 
 
-class _TagTopicsFn(beam.DoFn):
-    STAGE = "TagTopics"
+class _TagTopicsFn(StageFn):
+    stage = Stage.TAG
 
-    def setup(self) -> None:
+    def create(self) -> None:
         self._tagger = TopicTagger()
-        self._tagged = beam.metrics.Metrics.counter(self.STAGE, "tagged")
-        self._untagged = beam.metrics.Metrics.counter(self.STAGE, "untagged")
+        self._tagged = beam.metrics.Metrics.counter(self.stage.value, "tagged")
+        self._untagged = beam.metrics.Metrics.counter(self.stage.value, "untagged")
 
-    def process(self, article: Article):
-        yield from guard_stage(self.STAGE, article, self._tag)
-
-    def _tag(self, article: Article) -> Article:
+    def apply(self, article: Article) -> Article:
         topics = self._tagger.tag(article.title, article.body, article.language)
         (self._tagged if topics else self._untagged).inc()
         return article.model_copy(update={"topics": topics})
@@ -38,5 +36,4 @@ class TagTopics(beam.PTransform):
     """PCollection[Article] -> tagged outputs ``articles`` (topics set) and ``dead_letter``."""
 
     def expand(self, pcoll):
-        return pcoll | "TagTopics" >> beam.ParDo(_TagTopicsFn()).with_outputs(
-            DEAD_LETTER, main=ARTICLES)
+        return apply_stage(pcoll, _TagTopicsFn(), Stage.TAG.label)

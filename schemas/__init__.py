@@ -1,7 +1,7 @@
 """The Avro schemas: the contract with producers and downstream consumers.
 
 The ``.avsc`` files beside this module are the single source of truth; the pydantic
-models in ``pipeline.models`` mirror them and ``tests/test_schemas.py`` proves it.
+models in ``schemas.models`` mirror them and ``tests/test_schemas.py`` proves it.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import pytest
 from pydantic import BaseModel
 
 import schemas
-from pipeline.models import (
+from schemas.models import (
     Article,
     BoilerplateStats,
     DeadLetter,
@@ -162,3 +162,14 @@ def test_every_timestamp_is_utc_milliseconds_so_avro_round_trips_are_exact(
         record = model.model_validate(base.model_dump() | {field: given})
         assert getattr(record, field) == expected
         assert getattr(record, field).utcoffset() == timedelta(0)
+
+
+def test_dead_letter_stage_doc_lists_exactly_the_stage_enum() -> None:
+    """``dead_letter.avsc`` documents the values ``DeadLetter.stage`` can hold: the enum's."""
+    import re
+
+    from schemas.failures import Stage
+
+    field = next(f for f in schemas.load_schema("dead_letter")["fields"] if f["name"] == "stage")
+    listed = re.findall(r"[a-z_]+", field["doc"].split(":", 1)[1].replace(" or ", ", "))
+    assert listed == [stage.value for stage in Stage]

@@ -15,7 +15,7 @@ from datetime import datetime
 from pipeline.boilerplate.html import HtmlExtraction, extract_html, page_text
 from pipeline.boilerplate.rules import Rules
 from pipeline.boilerplate.text import Mode, TextCleaning, clean_text
-from pipeline.models import BoilerplateStats
+from schemas.models import BoilerplateStats
 
 __all__ = ["CleanedDocument", "Content", "clean_content", "clean_document", "extract_content"]
 

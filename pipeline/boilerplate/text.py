@@ -26,7 +26,7 @@ from pipeline.boilerplate.features import (
 from pipeline.boilerplate.harvest import clean_caption, source_url_of
 from pipeline.boilerplate.rules import Rules, load_rules
 from pipeline.boilerplate.site_chrome import line_key
-from pipeline.models import BoilerplateStats
+from schemas.models import BoilerplateStats
 
 __all__ = ["LineDecision", "Mode", "TextCleaning", "clean_text"]
 

@@ -1,6 +1,6 @@
 """Similarity core for deduplication: pure Python + numpy, no Beam.
 
-``normalize`` (text folding, exact keys, ``canonical_url``), ``minhash`` (signatures and
+``normalize`` (text folding, exact keys), ``minhash`` (signatures and
 LSH bands), ``anchors`` (the translation fingerprint), ``fingerprint`` (all of one
 article's keys and signatures, computable ahead), ``verify`` (the pairwise tests),
 ``entry`` (state records), ``index`` (sequential decisions with TTL), ``components``
@@ -29,7 +29,6 @@ from pipeline.similarity.minhash import (
 )
 from pipeline.similarity.normalize import (
     body_key,
-    canonical_url,
     normalise_text,
     tokens,
     url_key,
@@ -50,7 +49,6 @@ __all__ = [
     "band_keys",
     "body_key",
     "candidate_probability",
-    "canonical_url",
     "decode_entry",
     "encode_entry",
     "estimate_containment",

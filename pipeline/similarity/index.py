@@ -58,7 +58,7 @@ __all__ = ["Decision", "DedupIndex", "Document", "Observation", "RelatedArticle"
 
 
 class Document(Protocol):
-    """What deduplication reads from an article (``pipeline.models.Article`` fits)."""
+    """What deduplication reads from an article (``schemas.models.Article`` fits)."""
 
     id: str
     title: str

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.models import TAGS
 from pipeline.taxonomy.scorer import TopicTagger
+from schemas.routes import TAGS
 
 __all__ = [
     "Counts",

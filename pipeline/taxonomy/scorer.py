@@ -20,9 +20,10 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from pipeline.models import TAGS, Evidence, TopicTag
 from pipeline.taxonomy.matcher import Entry, Hit, TermMatcher
 from pipeline.taxonomy.schema import LanguageTerms, Taxonomy, load_taxonomy
+from schemas.models import Evidence, TopicTag
+from schemas.routes import TAGS
 
 __all__ = ["TagScore", "TopicTagger"]
 

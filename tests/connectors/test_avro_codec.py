@@ -14,7 +14,7 @@ from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibi
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 import schemas
-from connectors.avro_codec import (
+from schemas.encoding import (
     UnknownSchemaFingerprint,
     decode_single_object,
     decode_value,
@@ -24,7 +24,7 @@ from connectors.avro_codec import (
     schema_fingerprint,
     schema_name_of,
 )
-from pipeline.models import (
+from schemas.models import (
     Article,
     BoilerplateStats,
     DeadLetter,

@@ -7,15 +7,15 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 
-from connectors.avro_codec import (
+from connectors.avro_files import WriteAvroFiles, list_avro_files, read_avro_records
+from schemas.encoding import (
     UnknownSchemaFingerprint,
     decode_single_object,
     encode_single_object,
     schema_fingerprint,
 )
-from connectors.avro_files import WriteAvroFiles, list_avro_files, read_avro_records
-from pipeline.models import Article, Provenance, ProvenanceKind, RawArticle
-from pipeline.routing import route_article
+from schemas.models import Article, Provenance, ProvenanceKind, RawArticle
+from schemas.routes import route_article
 
 
 def _articles(n: int) -> list[Article]:

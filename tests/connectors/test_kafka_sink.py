@@ -11,8 +11,9 @@ from kafka import KafkaConsumer, TopicPartition
 
 from connectors.broker import EmbeddedBroker
 from connectors.kafka_settings import KafkaClientSettings, KafkaSinkConfig
-from connectors.kafka_sink import SINK_STAGE, OutgoingRecord, WriteToKafka, _ProduceFn
-from pipeline.models import Provenance, ProvenanceKind
+from connectors.kafka_sink import OutgoingRecord, WriteToKafka, _ProduceFn
+from schemas.failures import Stage
+from schemas.models import Provenance, ProvenanceKind
 from tests.connectors.conftest import create_topic
 
 RUNNER = ["--runner=FnApiRunner"]
@@ -74,7 +75,7 @@ def test_record_over_the_size_limit_becomes_a_dead_letter(broker):
             OutgoingRecord(topic, b"k", b"x" * 5000, _provenance(1)),
             OutgoingRecord(topic, b"k", b"small", _provenance(2))])
         assert_that(big | WriteToKafka(too_big) | beam.Map(summary),
-                    equal_to([(SINK_STAGE, "MessageSizeTooLargeError", b"x" * 5000, 1)]))
+                    equal_to([(Stage.SINK.value, "MessageSizeTooLargeError", b"x" * 5000, 1)]))
     assert [r.value for r in _read_all(broker.bootstrap_servers, topic, 1)] == [b"small"]
 
 
@@ -104,4 +105,4 @@ def test_records_unacknowledged_when_the_broker_dies_become_dead_letters():
         letters += [wv.value for wv in produce.finish_bundle()]
         produce.teardown()
     assert sorted((d.stage, d.payload, d.provenance.offset) for d in letters) == [
-        (SINK_STAGE, b"v%d" % i, i) for i in range(1, 4)]
+        (Stage.SINK.value, b"v%d" % i, i) for i in range(1, 4)]

@@ -22,9 +22,9 @@ from connectors.route_sinks import (
 )
 from connectors.schema_registry import SchemaRegistryClient
 from pipeline.cli import main
-from pipeline.models import Article, DeadLetter, Provenance, ProvenanceKind, TopicTag
 from pipeline.options import SinkSpec
-from pipeline.routing import route_article, route_dead_letter
+from schemas.models import Article, DeadLetter, Provenance, ProvenanceKind, TopicTag
+from schemas.routes import route_article, route_dead_letter
 from tests.connectors.test_schema_registry import RegistryStandIn
 
 RUNNER = ["--runner=FnApiRunner"]

@@ -21,9 +21,9 @@ from urllib.parse import unquote
 import pytest
 
 import schemas
-from connectors.avro_codec import decode_value, encode_confluent, encode_single_object
 from connectors.schema_registry import SchemaRegistryClient, SchemaRegistryError, value_subject
-from pipeline.models import DeadLetter, Provenance, ProvenanceKind
+from schemas.encoding import decode_value, encode_confluent, encode_single_object
+from schemas.models import DeadLetter, Provenance, ProvenanceKind
 
 
 class RegistryStandIn:

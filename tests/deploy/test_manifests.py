@@ -334,7 +334,7 @@ def test_compose_runs_kraft_kafka_registry_and_newsbeam_with_real_flags():
     assert topic in created, f"kafka-init does not create the input topic {topic}"
 
     # The Kafka sink: one topic per route, values registered in the Schema Registry.
-    from pipeline.routing import ROUTES
+    from schemas.routes import ROUTES
 
     template = _flag_value(command, "--sink")
     assert template.startswith("kafka:") and template.endswith(".{route}")

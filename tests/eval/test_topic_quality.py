@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from pipeline.language import LanguageDetector
-from pipeline.models import TAGS
 from pipeline.taxonomy import TopicTagger
 from pipeline.taxonomy.evaluation import (
     evaluate,
@@ -20,6 +19,7 @@ from pipeline.taxonomy.evaluation import (
     macro_f1_by_language,
     score_items,
 )
+from schemas.routes import TAGS
 
 EVAL_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "eval"
 DEV = EVAL_DIR / "topics_dev.jsonl"

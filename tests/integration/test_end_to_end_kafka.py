@@ -11,7 +11,7 @@ from connectors.broker import EmbeddedBroker
 from connectors.publish import ensure_topic, publish_values
 from pipeline.cli import main
 from pipeline.demo import run_demo
-from pipeline.models import Article, DeadLetter
+from schemas.models import Article, DeadLetter
 
 from .conftest import REPO, read_routes
 

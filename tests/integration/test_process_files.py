@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from pipeline.cli import main
-from pipeline.models import Article, DeadLetter
+from schemas.models import Article, DeadLetter
 
 from .conftest import read_routes
 

@@ -17,8 +17,8 @@ from connectors.broker import EmbeddedBroker
 from connectors.publish import ensure_topic, publish_values
 from connectors.route_sinks import read_topic, topic_for
 from pipeline.cli import main
-from pipeline.models import Article, DeadLetter
-from pipeline.routing import ROUTES
+from schemas.models import Article, DeadLetter
+from schemas.routes import ROUTES
 
 from .conftest import REPO, read_routes
 

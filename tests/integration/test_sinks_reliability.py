@@ -15,12 +15,12 @@ from pathlib import Path
 
 import fastavro
 
-from connectors.avro_codec import decode_value
 from connectors.avro_files import list_avro_files
 from connectors.broker import EmbeddedBroker
 from connectors.publish import ensure_topic, publish_values
 from connectors.route_sinks import read_topic, topic_for
 from pipeline.cli import main
+from schemas.encoding import decode_value
 
 from .conftest import REPO, read_routes
 
@@ -47,8 +47,8 @@ def _offsets(out: Path) -> set[tuple[int, int]]:
 
 def _to_routed(message) -> list:
     """A light stand-in for the stages: the raw article, tagged by its number, routed."""
-    from pipeline.models import Article, TopicTag
-    from pipeline.routing import route_article
+    from schemas.models import Article, TopicTag
+    from schemas.routes import route_article
 
     raw = json.loads(message.value)
     number = int(raw["id"].rsplit("-", 1)[1])

@@ -11,8 +11,9 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipeline.boilerplate import clean_document
 from pipeline.clean import CleanArticles, apply_cleaning, site_of
-from pipeline.dead_letters import ARTICLES, DEAD_LETTER, StageError
-from pipeline.models import Article, Provenance, ProvenanceKind
+from pipeline.stage import ARTICLES, DEAD_LETTER
+from schemas.failures import StageError
+from schemas.models import Article, Provenance, ProvenanceKind
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 PROV = Provenance(kind=ProvenanceKind.FILE, file="seeds", line=1)

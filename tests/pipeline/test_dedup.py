@@ -11,7 +11,6 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 import pipeline.dedup as dedup_module
-from pipeline.dead_letters import ARTICLES, DEAD_LETTER
 from pipeline.dedup import (
     DEDUP_KEY,
     MAX_FUTURE_SKEW_SECONDS,
@@ -21,9 +20,10 @@ from pipeline.dedup import (
     article_event_time,
     deduplicate_batch,
 )
-from pipeline.models import Article, Provenance, ProvenanceKind
 from pipeline.replay_stateful import InMemoryBag, InMemoryValue
 from pipeline.similarity import Decision, RelatedArticle
+from pipeline.stage import ARTICLES, DEAD_LETTER
+from schemas.models import Article, Provenance, ProvenanceKind
 
 STORY = (
     "The regional grid operator said on Tuesday that a new interconnector between the two "
@@ -81,7 +81,7 @@ def test_transform_dead_letters_a_record_the_core_cannot_read() -> None:
         out = p | beam.Create([broken, make("y", OTHER)]) | DeduplicateArticles()
         assert_that(out.articles | beam.Map(lambda a: a.id), equal_to(["y"]), label="kept")
         assert_that(out[DEAD_LETTER] | beam.Map(lambda d: (d.stage, d.id != "")),
-                    equal_to([("DeduplicateArticles", True)]), label="dead")
+                    equal_to([("dedup", True)]), label="dead")
 
 
 def test_options_are_validated_where_they_enter() -> None:

@@ -9,11 +9,11 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline.dead_letters import ARTICLES, DEAD_LETTER
 from pipeline.dedup import DeduplicateArticles, deduplicate_batch
 from pipeline.dedup_bounded import DeduplicateBounded
-from pipeline.models import Article, Provenance, ProvenanceKind
 from pipeline.replay_stateful import replay_order
+from pipeline.stage import ARTICLES, DEAD_LETTER
+from schemas.models import Article, Provenance, ProvenanceKind
 from tests.pipeline.test_similarity_components import mixed_run
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -78,5 +78,5 @@ def test_bounded_dedup_dead_letters_what_it_cannot_read_and_loses_nothing() -> N
                 equal_to([(a.id, a.provenance.line) for a in articles]), label="kept")
     assert_that(out[DEAD_LETTER] | beam.Map(
         lambda d: (d.stage, d.provenance.line, b"broken" in d.payload)),
-        equal_to([("DeduplicateArticles", 999, True)]), label="dead")
+        equal_to([("dedup", 999, True)]), label="dead")
     p.run().wait_until_finish()

@@ -7,10 +7,11 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from connectors.avro_codec import encode_single_object
-from pipeline.dead_letters import ARTICLES, DEAD_LETTER, StageError
-from pipeline.models import Provenance, ProvenanceKind, RawArticle, RawMessage
 from pipeline.parse import ParseArticles, decode_raw_article, derive_id, parse_message
+from pipeline.stage import ARTICLES, DEAD_LETTER
+from schemas.encoding import encode_single_object
+from schemas.failures import StageError
+from schemas.models import Provenance, ProvenanceKind, RawArticle, RawMessage
 
 PROV = Provenance(kind=ProvenanceKind.KAFKA, topic="articles", partition=0, offset=7)
 

@@ -8,7 +8,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 
 from connectors.broker import free_port
 from pipeline.progress import ProgressTracker, ReportProgress
-from pipeline.routing import RoutedRecord
+from schemas.routes import RoutedRecord
 
 
 class FakeClock:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from pipeline.models import Article, DeadLetter, Provenance, ProvenanceKind, TopicTag
-from pipeline.routing import route_article, route_dead_letter, routes_for
+from schemas.models import Article, DeadLetter, Provenance, ProvenanceKind, TopicTag
+from schemas.routes import route_article, route_dead_letter, routes_for
 
 PROV = Provenance(kind=ProvenanceKind.FILE, file="f", line=1)
 

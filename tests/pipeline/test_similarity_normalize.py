@@ -8,11 +8,11 @@ from pipeline.similarity import (
     anchor_sequence,
     anchor_tokens,
     body_key,
-    canonical_url,
     normalise_text,
     tokens,
     url_key,
 )
+from schemas.urls import canonical_url
 
 
 @pytest.mark.parametrize(("url", "expected"), [

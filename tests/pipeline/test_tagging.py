@@ -9,8 +9,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 import pipeline.tagging as tagging
 from pipeline.language import DetectLanguage
-from pipeline.models import Article, Provenance
 from pipeline.tagging import TagTopics
+from schemas.models import Article, Provenance
 
 
 def _article(id_: str, title: str, body: str, language: str = "und") -> Article:
@@ -70,4 +70,4 @@ def test_a_failing_article_goes_to_dead_letters(monkeypatch: pytest.MonkeyPatch)
         assert_that(tagged.articles | beam.Map(lambda a: a.id), equal_to(["good"]))
         assert_that(tagged.dead_letter | beam.Map(
             lambda d: (d.stage, d.error_class, b"explode" in d.payload)),
-            equal_to([("TagTopics", "ValueError", True)]), label="DeadLetter")
+            equal_to([("tag", "ValueError", True)]), label="DeadLetter")

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.models import TAGS
 from pipeline.taxonomy import TaxonomyError, TermMatcher, TopicTagger, fold, load_taxonomy
 from pipeline.taxonomy.matcher import Entry
 from pipeline.taxonomy.schema import DATA_DIR
+from schemas.routes import TAGS
 
 IPTC = {"energy": "medtop:20000256", "semiconductors": "medtop:20000230",
         "defense": "medtop:20000598", "culture": "medtop:01000000"}

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.similarity.normalize import body_key, canonical_url, tokens, url_host, url_key
+from pipeline.similarity.normalize import body_key, tokens, url_host, url_key
+from schemas.urls import canonical_url
 
 from .strategies import any_text, url_text, web_text
 

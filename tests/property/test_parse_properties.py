@@ -5,10 +5,11 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.dead_letters import StageError
-from pipeline.models import Provenance, ProvenanceKind, RawMessage
 from pipeline.parse import derive_id, parse_message
-from pipeline.similarity.normalize import canonical_url, url_host
+from pipeline.similarity.normalize import url_host
+from schemas.failures import StageError
+from schemas.models import Provenance, ProvenanceKind, RawMessage
+from schemas.urls import canonical_url
 
 from .strategies import any_text, messages, url_text
 

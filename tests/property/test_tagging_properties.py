@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.language import UNDETERMINED, LanguageDetector
-from pipeline.models import TAGS
 from pipeline.taxonomy import TopicTagger
+from schemas.routes import TAGS
 
 from .strategies import any_text, web_text
 

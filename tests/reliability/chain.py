@@ -19,15 +19,15 @@ import fastavro
 import pipeline.graph
 import schemas
 from pipeline.clean import CleanArticles, _CleanArticlesFn, site_of
-from pipeline.dead_letters import DEAD_LETTER
 from pipeline.dedup import DEDUP_KEY, DeduplicateArticles, _DeduplicateFn, fingerprint_or_none
 from pipeline.language import _DetectLanguageFn
 from pipeline.limits import ArticleLimits, _EnforceLimitsFn
-from pipeline.models import Article, DeadLetter, Provenance, ProvenanceKind, RawMessage
 from pipeline.parse import DEFAULT_MAX_MESSAGE_BYTES, _ParseFn
 from pipeline.replay_stateful import InMemoryBag, InMemoryValue
-from pipeline.routing import route_article, route_dead_letter
+from pipeline.stage import DEAD_LETTER
 from pipeline.tagging import _TagTopicsFn
+from schemas.models import Article, DeadLetter, Provenance, ProvenanceKind, RawMessage
+from schemas.routes import route_article, route_dead_letter
 
 __all__ = ["LIMITS_WIRED", "run_chain"]
 

@@ -14,7 +14,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from connectors.avro_codec import encode_single_object, schema_fingerprint
+from schemas.encoding import encode_single_object, schema_fingerprint
 
 __all__ = ["BUDGET_SECONDS", "Case", "build_corpus"]
 

@@ -6,7 +6,7 @@ import re
 import time
 
 from pipeline.boilerplate import load_rules
-from pipeline.dead_letters import StageError
+from schemas.failures import StageError
 
 __all__ = ["chrome_reason", "echo", "fail", "regex_bomb", "sleep"]
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import pytest
 
 from pipeline.dedup import deduplicate_batch
-from pipeline.models import Article, Provenance, ProvenanceKind
+from schemas.models import Article, Provenance, ProvenanceKind
 
 _STORY = ("The harbour council met on Tuesday evening to discuss the new ferry timetable, "
           "which residents say has made it harder for them to reach the hospital on time. ") * 3

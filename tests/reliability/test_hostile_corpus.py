@@ -20,8 +20,8 @@ import pytest
 
 from connectors.avro_files import list_avro_files, read_avro_records
 from connectors.broker import EmbeddedBroker
-from pipeline.dead_letters import StageError
 from pipeline.limits import TimeLimitedCall
+from schemas.failures import StageError
 
 from .harness import PipelineRun, new_topic, publish, run_args, tail, write_figures
 from .hostile import BUDGET_SECONDS, DEAD_LETTER, PROCESSED, Case, build_corpus

@@ -10,9 +10,10 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline.dead_letters import ARTICLES, DEAD_LETTER, StageError, guard_stage
 from pipeline.limits import ArticleLimits, EnforceLimits, TimeLimitedCall, check_article
-from pipeline.models import Article, Provenance, ProvenanceKind
+from pipeline.stage import ARTICLES, DEAD_LETTER, guard_stage
+from schemas.failures import Stage, StageError
+from schemas.models import Article, Provenance, ProvenanceKind
 
 _PROVENANCE = Provenance(kind=ProvenanceKind.KAFKA, topic="t", partition=0, offset=1)
 
@@ -61,7 +62,7 @@ def test_enforce_limits_sends_records_over_a_limit_to_the_dead_letter_output() -
         assert_that(outputs[ARTICLES] | "Ids" >> beam.Map(lambda a: a.id), equal_to(["small"]),
                     label="kept")
         assert_that(outputs[DEAD_LETTER] | "Reasons" >> beam.Map(
-            lambda d: (d.stage, d.error_class)), equal_to([("EnforceLimits", "BodyTooLong")]),
+            lambda d: (d.stage, d.error_class)), equal_to([("limits", "BodyTooLong")]),
             label="dead")
 
 
@@ -109,7 +110,7 @@ class _SlowStageFn(beam.DoFn):
         self._call = TimeLimitedCall("tests.reliability.targets:regex_bomb", 2.0)
 
     def process(self, article: Article):
-        yield from guard_stage("SlowStage", article, lambda a: a.model_copy(
+        yield from guard_stage(Stage.CLEAN, article, lambda a: a.model_copy(
             update={"title": str(self._call(len(a.body)))}))
 
     def teardown(self) -> None:
@@ -124,7 +125,7 @@ def test_a_timed_out_record_becomes_a_stage_timeout_dead_letter_inside_beam() ->
         assert_that(outputs[ARTICLES] | "Ids" >> beam.Map(lambda a: a.id), equal_to(["fast"]),
                     label="kept")
         assert_that(outputs[DEAD_LETTER] | "Reasons" >> beam.Map(
-            lambda d: (d.stage, d.error_class)), equal_to([("SlowStage", "StageTimeout")]),
+            lambda d: (d.stage, d.error_class)), equal_to([("clean", "StageTimeout")]),
             label="dead")
 
 

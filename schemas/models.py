@@ -14,7 +14,6 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
-    "TAGS",
     "Article",
     "BoilerplateStats",
     "DeadLetter",
@@ -27,9 +26,6 @@ __all__ = [
     "TopicTag",
     "utc_now",
 ]
-
-TAGS: tuple[str, ...] = ("energy", "semiconductors", "defense", "culture")
-
 
 def utc_now() -> datetime:
     """Now, truncated to milliseconds: the precision Avro timestamp-millis keeps."""
