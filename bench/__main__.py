@@ -24,8 +24,8 @@ from pathlib import Path
 
 from bench.corpus import EVAL_DIR, make_corpus
 from bench.latency import measure_latency
-from connectors.broker import EmbeddedBroker
 from connectors.publish import ensure_topic, publish_values
+from newsbeam.broker import EmbeddedBroker
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 

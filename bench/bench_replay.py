@@ -25,7 +25,7 @@ __all__ = ["main", "measure_replay", "replay_once"]
 def replay_once(bootstrap: str, topic: str, runner: str, workers: int,
                 split_records: int) -> dict:
     """One replay in this process; ``{"rate", "records", "seconds", ...}``."""
-    from pipeline.replay import run_replay
+    from newsbeam.replay import run_replay
 
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as out:
         argv = ["--bootstrap-servers", bootstrap, "--topic", topic, "--from", "earliest",
@@ -88,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from bench.corpus import make_corpus
-    from connectors.broker import EmbeddedBroker
     from connectors.publish import ensure_topic, publish_values
+    from newsbeam.broker import EmbeddedBroker
 
     values = make_corpus(args.records)
     with EmbeddedBroker() as broker:

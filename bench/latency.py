@@ -34,7 +34,7 @@ def measure_latency(bootstrap: str, values: list[bytes], rate: float = 100.0,
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out"
         pipeline = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "run", "--bootstrap-servers", bootstrap,
+            [sys.executable, "-m", "newsbeam.cli", "run", "--bootstrap-servers", bootstrap,
              "--topic", topic, "--group-id", "bench-latency", "--start", "earliest",
              "--stop", "drained:8", "--output-dir", str(out), "--progress-interval", "3600",
              *extra_args],

@@ -64,7 +64,7 @@ def streaming(bootstrap: str, topic: str, records: int, extra: list[str] | None 
     The rate counts from the start of the run to the last file written, so the idle time
     the drained stop waits for is not counted; pipeline start-up is.
     """
-    from pipeline.jobs import run_streaming
+    from newsbeam.jobs import run_streaming
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out"

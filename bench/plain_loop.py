@@ -15,7 +15,7 @@ import fastavro
 import schemas
 from pipeline.boilerplate import SiteChromeLearner
 from pipeline.clean import clean_article, site_of
-from pipeline.dedup import apply_decision, article_event_time
+from pipeline.dedup.streaming import apply_decision, article_event_time
 from pipeline.language import LanguageDetector, with_language
 from pipeline.parse import parse_message
 from pipeline.similarity import DedupConfig, DedupIndex

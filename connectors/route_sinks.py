@@ -30,7 +30,7 @@ from connectors.avro_files import WriteAvroFiles
 from connectors.kafka_settings import KafkaSinkConfig
 from connectors.kafka_sink import OutgoingRecord, WriteToKafka
 from connectors.schema_registry import SchemaRegistryClient, SchemaRegistryError, value_subject
-from pipeline.options import SinkSpec
+from newsbeam.options import SinkSpec
 from schemas.encoding import (
     ENCODINGS,
     SchemaSource,
@@ -207,7 +207,7 @@ class WriteRoutes(beam.PTransform):
         self._file_shards = file_shards
 
     def _settings(self, routed: beam.PCollection, all_bounded: bool = True) -> dict[str, Any]:
-        from pipeline.options import NewsbeamOptions
+        from newsbeam.options import NewsbeamOptions
 
         ours = routed.pipeline._options.view_as(NewsbeamOptions)
 

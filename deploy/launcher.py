@@ -35,7 +35,7 @@ LIST_SEPARATOR = ";"
 
 def run_parser() -> argparse.ArgumentParser:
     """The ``newsbeam run`` argument parser, taken from the real command line."""
-    from pipeline.cli import _build_parser
+    from newsbeam.cli import _build_parser
 
     parser = _build_parser()
     for action in parser._actions:
@@ -118,10 +118,10 @@ def _check_flags(argv: list[str]) -> None:
 def build_pipeline(argv: Sequence[str]) -> beam.Pipeline:
     """The pipeline ``newsbeam run`` would run for ``argv``: constructed, not run.
 
-    Built by ``pipeline.jobs.build_streaming``, as ``newsbeam run`` builds it, so a deployed
+    Built by ``newsbeam.jobs.build_streaming``, as ``newsbeam run`` builds it, so a deployed
     job always has exactly the steps (and step names) of a local ``newsbeam run``.
     """
-    from pipeline import jobs
+    from newsbeam import jobs
 
     argv = template_argv(argv)
     _check_flags(argv)

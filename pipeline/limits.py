@@ -17,10 +17,10 @@ mechanisms keep one such record from stalling a streaming job:
   ``signal.alarm`` only works in the main thread, where Beam's workers never run DoFns.
   Arguments and results cross the process boundary as JSON (never pickle).
 
-Wiring: ``pipeline/graph.py`` applies ``EnforceLimits`` between parsing and cleaning; the
-flags (``--max-body-chars``, ``--max-html-chars``, ``--max-html-tags``,
-``--max-field-chars``) come from ``add_limit_arguments`` in ``NewsbeamOptions`` and reach
-the transform through ``limits_from_options``.
+Wiring: ``pipeline/graph.py`` applies ``EnforceLimits`` between parsing and cleaning with
+the ``ArticleLimits`` of its ``StageSettings``; the app (``newsbeam.options``) declares
+the flags (``--max-body-chars``, ``--max-html-chars``, ``--max-html-tags``,
+``--max-field-chars``) and builds the limits from them.
 """
 
 from __future__ import annotations
@@ -45,9 +45,7 @@ __all__ = [
     "ArticleLimits",
     "EnforceLimits",
     "TimeLimitedCall",
-    "add_limit_arguments",
     "check_article",
-    "limits_from_options",
 ]
 
 _STARTUP_SECONDS = 120.0  # a child imports its modules before the first timed call
@@ -69,31 +67,6 @@ class ArticleLimits:
 
 
 DEFAULT_LIMITS = ArticleLimits()
-
-_FLAGS = {  # field -> (flag, help)
-    "max_body_chars": ("--max-body-chars", "Articles with a longer body go to the dead-letter "
-                       "route as BodyTooLong (default: %(default)s characters; 0: no limit)."),
-    "max_html_chars": ("--max-html-chars", "Articles with more HTML go to the dead-letter "
-                       "route as HtmlTooLarge (default: %(default)s characters; 0: no limit)."),
-    "max_html_tags": ("--max-html-tags", "Pages with more '<' than this go to the dead-letter "
-                      "route as TooManyTags (default: %(default)s; 0: no limit)."),
-    "max_field_chars": ("--max-field-chars", "Longest url, title, id, source or language "
-                        "(FieldTooLong; default: %(default)s characters; 0: no limit)."),
-}
-
-
-def add_limit_arguments(group) -> None:
-    """Declare the ``ArticleLimits`` flags on an argparse group (``NewsbeamOptions``)."""
-    for name, (flag, help_text) in _FLAGS.items():
-        group.add_argument(flag, dest=name, type=int, default=getattr(DEFAULT_LIMITS, name),
-                           help=help_text)
-
-
-def limits_from_options(options: Any) -> ArticleLimits:
-    """``ArticleLimits`` from parsed options (missing flags keep the defaults)."""
-    return ArticleLimits(**{name: getattr(options, name, None) if getattr(
-        options, name, None) is not None else getattr(DEFAULT_LIMITS, name) for name in _FLAGS})
-
 
 def check_article(article: Article, limits: ArticleLimits = DEFAULT_LIMITS) -> Article:
     """``article`` unchanged, or ``StageError`` naming the limit it exceeds. Linear time."""

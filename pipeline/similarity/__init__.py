@@ -4,8 +4,8 @@
 LSH bands), ``anchors`` (the translation fingerprint), ``fingerprint`` (all of one
 article's keys and signatures, computable ahead), ``verify`` (the pairwise tests),
 ``entry`` (state records), ``index`` (sequential decisions with TTL), ``components``
-(splitting a bounded run into independent stories). ``pipeline.dedup`` wraps
-``DedupIndex`` in a stateful Beam DoFn, ``pipeline.dedup_bounded`` runs it per story;
+(splitting a bounded run into independent stories). ``pipeline.dedup.streaming`` wraps
+``DedupIndex`` in a stateful Beam DoFn, ``pipeline.dedup.bounded`` runs it per story;
 batch tools and tests use it directly.
 """
 

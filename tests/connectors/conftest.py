@@ -12,7 +12,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 
-from connectors.broker import EmbeddedBroker, find_tansu
+from newsbeam.broker import EmbeddedBroker, find_tansu
 from tests.connectors.tcp_proxy import TcpProxy
 
 

@@ -21,8 +21,8 @@ from connectors.route_sinks import (
     topic_for,
 )
 from connectors.schema_registry import SchemaRegistryClient
-from pipeline.cli import main
-from pipeline.options import SinkSpec
+from newsbeam.cli import main
+from newsbeam.options import SinkSpec
 from schemas.models import Article, DeadLetter, Provenance, ProvenanceKind, TopicTag
 from schemas.routes import route_article, route_dead_letter
 from tests.connectors.test_schema_registry import RegistryStandIn

@@ -1,7 +1,7 @@
 """The deploy/ manifests, loaded, and the command lines they pass to newsbeam.
 
 Flags are checked with the real parsers: ``newsbeam run``'s argparse parser (from
-``pipeline.cli``) for ours, Beam's ``PipelineOptions`` classes for Beam's, and, for the
+``newsbeam.cli``) for ours, Beam's ``PipelineOptions`` classes for Beam's, and, for the
 options only Beam's Java Flink job server knows, the list of ``FlinkPipelineOptions``.
 """
 
@@ -170,7 +170,7 @@ def expand(text: str, variables: dict[str, str]) -> str:
 # --- flags -------------------------------------------------------------------------------
 
 def cli_parser() -> argparse.ArgumentParser:
-    from pipeline.cli import _build_parser
+    from newsbeam.cli import _build_parser
 
     parser = _build_parser()
     _strict(parser)

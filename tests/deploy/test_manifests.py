@@ -379,8 +379,7 @@ def test_template_names_do_not_shadow_beam_options():
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from connectors.kafka_options import KafkaOptions
-    from pipeline.dedup import DedupOptions
-    from pipeline.options import NewsbeamOptions
+    from newsbeam.options import DedupOptions, NewsbeamOptions
 
     launcher = manifests.launcher()
     ours = set(launcher._template_names(launcher.run_parser()))

@@ -1,8 +1,8 @@
 """The pipeline is portable: proven by construction; nothing is submitted anywhere.
 
 For the Flink and Dataflow deployments the pipeline is built exactly as deployed (the
-launcher's flags read from deploy/, the graph built by ``pipeline.jobs.run_streaming``), for
-Dask as ``newsbeam replay --runner DaskRunner`` builds it (``pipeline.replay``); each is translated to the portable pipeline proto
+launcher's flags read from deploy/, the graph built by ``newsbeam.jobs.run_streaming``), for
+Dask as ``newsbeam replay --runner DaskRunner`` builds it (``newsbeam.replay``); each is translated to the portable pipeline proto
 with the environment its runner would use. Every DoFn then goes through what a remote
 worker does with it: unpickled from the proto, set up, used side by side with another copy.
 One test goes past construction: the batch stages run locally in separate SDK worker
@@ -61,16 +61,16 @@ def _build(runner: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[beam.
 
 
 def _build_dask_replay(tmp_path_factory: pytest.TempPathFactory) -> beam.Pipeline:
-    """The graph ``newsbeam replay --runner DaskRunner`` runs (pipeline/replay.py), for a
+    """The graph ``newsbeam replay --runner DaskRunner`` runs (newsbeam/replay.py), for a
     fixed plan: planning asks a broker for offsets, construction needs none."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from connectors.kafka_options import KafkaOptions
     from connectors.kafka_ranges import PartitionRange
     from connectors.kafka_replay import ReplayPlan, parse_from, parse_to
-    from pipeline.options import NewsbeamOptions
-    from pipeline.replay import ProgressLedger, build_replay
-    from pipeline.replay_dask import ReplayDaskRunner
+    from newsbeam.options import NewsbeamOptions
+    from newsbeam.replay import ProgressLedger, build_replay
+    from newsbeam.replay_dask import ReplayDaskRunner
 
     out = tmp_path_factory.mktemp("dask-out")
     options = PipelineOptions([
@@ -274,7 +274,7 @@ KNOWN_PROCESS_STATE = {
     # One Prometheus HTTP server per process for --metrics-port (local runs). On Flink or
     # Dataflow several SDK worker processes share a host, so the second one could not bind
     # the port: deployments use the runner's metrics instead.
-    "pipeline/progress.py: _PrometheusExporter._started",
+    "newsbeam/progress.py: _PrometheusExporter._started",
 }
 
 
@@ -385,7 +385,7 @@ def test_no_stage_relies_on_process_global_state(built):
     containers written at run time are not.
     """
     modules = _worker_modules([pipeline for pipeline, _, _ in built.values()])
-    assert {"pipeline.graph", "pipeline.dedup", "pipeline.clean",
+    assert {"pipeline.graph", "pipeline.dedup.streaming", "pipeline.clean",
             "connectors.kafka_source"} <= modules.keys()
     problems = [problem for path in modules.values() for problem in _module_state_problems(path)]
     unexpected = [p for p in problems if p.split(" (line")[0] not in KNOWN_PROCESS_STATE]
@@ -439,7 +439,7 @@ def test_stages_run_in_separate_sdk_worker_processes(tmp_path, capsys):
     state channel. Every input record comes out in some route."""
     from connectors.article_files import expand_paths, iter_file_values
     from connectors.avro_files import list_avro_files, read_avro_records
-    from pipeline.cli import main
+    from newsbeam.cli import main
 
     seeds = str(manifests.ROOT / "seeds")
     out = tmp_path / "out"

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from connectors.avro_files import list_avro_files, read_avro_records
-from connectors.broker import EmbeddedBroker
+from newsbeam.broker import EmbeddedBroker
 
 REPO = Path(__file__).resolve().parents[2]
 

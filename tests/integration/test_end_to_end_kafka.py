@@ -7,10 +7,10 @@ import shutil
 from pathlib import Path
 
 from connectors.article_files import expand_paths, iter_file_values
-from connectors.broker import EmbeddedBroker
 from connectors.publish import ensure_topic, publish_values
-from pipeline.cli import main
-from pipeline.demo import run_demo
+from newsbeam.broker import EmbeddedBroker
+from newsbeam.cli import main
+from newsbeam.demo import run_demo
 from schemas.models import Article, DeadLetter
 
 from .conftest import REPO, read_routes

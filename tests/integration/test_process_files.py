@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline.cli import main
+from newsbeam.cli import main
 from schemas.models import Article, DeadLetter
 
 from .conftest import read_routes

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from connectors.article_files import expand_paths, iter_file_values
-from connectors.broker import EmbeddedBroker
 from connectors.publish import ensure_topic, publish_values
-from pipeline.cli import main
+from newsbeam.broker import EmbeddedBroker
+from newsbeam.cli import main
 
 from .conftest import REPO, read_routes
 
@@ -177,7 +177,7 @@ def test_progress_bar_counts_each_split_once_and_shows_rate_and_eta(tmp_path: Pa
     import io
 
     from connectors.kafka_ranges import PartitionRange
-    from pipeline.replay import ProgressBar, ProgressLedger
+    from newsbeam.replay import ProgressBar, ProgressLedger
 
     ledger = ProgressLedger(str(tmp_path))
     first, second = PartitionRange("t", 0, 0, 6), PartitionRange("t", 0, 6, 10)

@@ -13,10 +13,10 @@ import pytest
 from kafka import KafkaConsumer
 
 from connectors.article_files import expand_paths, iter_file_values
-from connectors.broker import EmbeddedBroker
 from connectors.publish import ensure_topic, publish_values
 from connectors.route_sinks import read_topic, topic_for
-from pipeline.cli import main
+from newsbeam.broker import EmbeddedBroker
+from newsbeam.cli import main
 from schemas.models import Article, DeadLetter
 from schemas.routes import ROUTES
 

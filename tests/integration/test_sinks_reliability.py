@@ -16,10 +16,10 @@ from pathlib import Path
 import fastavro
 
 from connectors.avro_files import list_avro_files
-from connectors.broker import EmbeddedBroker
 from connectors.publish import ensure_topic, publish_values
 from connectors.route_sinks import read_topic, topic_for
-from pipeline.cli import main
+from newsbeam.broker import EmbeddedBroker
+from newsbeam.cli import main
 from schemas.encoding import decode_value
 
 from .conftest import REPO, read_routes
@@ -77,8 +77,8 @@ def streaming_writer(argv: list[str], delay: float = 0.0) -> None:
     from connectors.kafka_options import KafkaOptions
     from connectors.kafka_source import ReadFromKafka
     from connectors.route_sinks import WriteRoutes
-    from pipeline.graph import resolve_runner
-    from pipeline.options import NewsbeamOptions
+    from newsbeam.options import NewsbeamOptions
+    from newsbeam.runners import resolve_runner
 
     options = PipelineOptions(argv)
     ours = options.view_as(NewsbeamOptions)

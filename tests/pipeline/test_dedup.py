@@ -10,19 +10,19 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-import pipeline.dedup as dedup_module
-from pipeline.dedup import (
+import pipeline.dedup.streaming as dedup_module
+from pipeline.dedup import DedupConfig, DeduplicateArticles
+from pipeline.dedup.streaming import (
     DEDUP_KEY,
     MAX_FUTURE_SKEW_SECONDS,
-    DeduplicateArticles,
     _DeduplicateFn,
     apply_decision,
     article_event_time,
     deduplicate_batch,
 )
-from pipeline.replay_stateful import InMemoryBag, InMemoryValue
 from pipeline.similarity import Decision, RelatedArticle
 from pipeline.stage import ARTICLES, DEAD_LETTER
+from pipeline.stateful_order import InMemoryBag, InMemoryValue
 from schemas.models import Article, Provenance, ProvenanceKind
 
 STORY = (
@@ -57,7 +57,7 @@ def test_transform_marks_exact_and_near_duplicates() -> None:
                 make("c", STORY.upper(), minutes=2), make("d", edited, minutes=3)]
     with TestPipeline() as p:
         out = (p | beam.Create(articles, reshuffle=False)
-               | "DeduplicateArticles" >> DeduplicateArticles(ttl=timedelta(days=7)))
+               | "DeduplicateArticles" >> DeduplicateArticles(DedupConfig(ttl_seconds=timedelta(days=7).total_seconds())))
         assert_that(out[ARTICLES] | beam.Map(summary), equal_to([
             ("a", None, None), ("b", None, None), ("c", "a", "exact_body"),
             ("d", "a", "near_duplicate")]), label="decisions")
@@ -70,7 +70,7 @@ def test_transform_forgets_after_the_ttl_on_event_time() -> None:
                 make("c", STORY.lower(), minutes=week + 2)]
     with TestPipeline() as p:
         out = p | beam.Create(articles, reshuffle=False) | DeduplicateArticles(
-            ttl=timedelta(days=7))
+            DedupConfig(ttl_seconds=timedelta(days=7).total_seconds()))
         assert_that(out.articles | beam.Map(summary), equal_to([
             ("a", None, None), ("b", None, None), ("c", "b", "exact_body")]))
 
@@ -86,10 +86,11 @@ def test_transform_dead_letters_a_record_the_core_cannot_read() -> None:
 
 def test_options_are_validated_where_they_enter() -> None:
     with pytest.raises(ValueError, match="ttl_seconds must be positive"):
-        DeduplicateArticles(ttl=timedelta(0))
+        DeduplicateArticles(DedupConfig(ttl_seconds=0))
     with pytest.raises(ValueError, match="bands\\*rows"):
-        DeduplicateArticles(bands=64, rows=4)
-    transform = DeduplicateArticles(ttl_seconds=3600, bands=20, rows=5, threshold=0.6)
+        DeduplicateArticles(DedupConfig(bands=64, rows=4))
+    transform = DeduplicateArticles(DedupConfig(ttl_seconds=3600, bands=20, rows=5,
+                                                threshold=0.6))
     assert (transform.config.ttl_seconds, transform.config.bands, transform.config.rows,
             transform.config.threshold) == (3600.0, 20, 5, 0.6)
 
@@ -144,7 +145,7 @@ def _stream() -> list[Article]:
 
 def test_restart_and_worker_moves_keep_state(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dedup_module, "_COMPACT_MIN", 4)
-    transform = DeduplicateArticles(ttl=timedelta(hours=6))
+    transform = DeduplicateArticles(DedupConfig(ttl_seconds=6 * 3600.0))
     articles = _stream()
     expected = [summary(a) for a in deduplicate_batch(articles, transform.config)]
     assert any(kind for _, _, kind in expected) and any(not kind for _, _, kind in expected)
@@ -162,7 +163,7 @@ def test_restart_and_worker_moves_keep_state(monkeypatch: pytest.MonkeyPatch) ->
 def test_bounded_replay_in_order_reaches_the_streaming_decisions() -> None:
     # the replay graph swaps every stateful ParDo for GroupByKey + the same DoFn over
     # the key's records in replay order, with in-memory state (runners without state)
-    from pipeline.replay_stateful import RunStatefulInOrderOverride, replay_order
+    from pipeline.stateful_order import RunStatefulInOrderOverride, replay_order
 
     articles = _stream()
     expected = [summary(a) for a in deduplicate_batch(sorted(articles, key=replay_order))]
@@ -173,17 +174,6 @@ def test_bounded_replay_in_order_reaches_the_streaming_decisions() -> None:
     assert_that(out.articles | beam.Map(summary), equal_to(expected))
     p.replace_all([RunStatefulInOrderOverride()])
     p.run().wait_until_finish()
-
-
-def test_transform_from_pipeline_options() -> None:
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    options = PipelineOptions(["--dedup-bands", "48", "--dedup-rows", "4",
-                               "--dedup-threshold", "0.5"])
-    transform = DeduplicateArticles.from_options(options, ttl_seconds=86400)
-    cfg = transform.config
-    assert (cfg.bands, cfg.rows, cfg.threshold, cfg.ttl_seconds) == (48, 4, 0.5, 86400.0)
-    assert DeduplicateArticles.from_options(PipelineOptions([])).config.bands == 64
 
 
 def test_event_time_is_capped_near_the_wall_clock() -> None:

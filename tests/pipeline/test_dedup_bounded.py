@@ -9,10 +9,9 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline.dedup import DeduplicateArticles, deduplicate_batch
-from pipeline.dedup_bounded import DeduplicateBounded
-from pipeline.replay_stateful import replay_order
+from pipeline.dedup import DedupConfig, DeduplicateArticles, deduplicate_batch
 from pipeline.stage import ARTICLES, DEAD_LETTER
+from pipeline.stateful_order import replay_order
 from schemas.models import Article, Provenance, ProvenanceKind
 from tests.pipeline.test_similarity_components import mixed_run
 
@@ -49,14 +48,14 @@ def test_bounded_dedup_equals_one_index_over_the_run_in_replay_order() -> None:
                                           "provenance": Provenance(
         kind=ProvenanceKind.FILE, file="export.jsonl", line=len(articles))})
     articles.append(late)
-    config = DeduplicateArticles(ttl=timedelta(hours=1)).config  # some entries expire
+    config = DedupConfig(ttl_seconds=timedelta(hours=1).total_seconds())  # some entries expire
     expected = [decision(a) for a in deduplicate_batch(sorted(articles, key=replay_order),
                                                        config)]
     assert sum(1 for e in expected if e[2]) > 10 and any(e[5] for e in expected)
     assert expected[-1][:3] == ("untimed-copy", len(articles) - 1, None)
     p = TestPipeline()
     out = (p | beam.Create(list(reversed(articles)))  # arrival order is not the run order
-           | DeduplicateBounded(config))
+           | DeduplicateArticles(config, bounded=True))
     assert_that(out[ARTICLES] | beam.Map(decision), equal_to(expected), label="decisions")
     assert_that(out[DEAD_LETTER], equal_to([]), label="no_dead_letters")
     result = p.run()
@@ -72,8 +71,8 @@ def test_bounded_dedup_dead_letters_what_it_cannot_read_and_loses_nothing() -> N
         "body": 12345, "id": "broken",
         "provenance": articles[3].provenance.model_copy(update={"line": 999})})
     p = TestPipeline()
-    out = p | beam.Create([*articles, broken]) | DeduplicateBounded(
-        DeduplicateArticles().config)
+    out = p | beam.Create([*articles, broken]) | DeduplicateArticles(
+        DedupConfig(), bounded=True)
     assert_that(out[ARTICLES] | beam.Map(lambda a: (a.id, a.provenance.line)),
                 equal_to([(a.id, a.provenance.line) for a in articles]), label="kept")
     assert_that(out[DEAD_LETTER] | beam.Map(

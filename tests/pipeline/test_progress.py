@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 
-from connectors.broker import free_port
-from pipeline.progress import ProgressTracker, ReportProgress
+from newsbeam.broker import free_port
+from newsbeam.progress import ProgressTracker, ReportProgress
 from schemas.routes import RoutedRecord
 
 

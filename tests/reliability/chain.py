@@ -19,12 +19,13 @@ import fastavro
 import pipeline.graph
 import schemas
 from pipeline.clean import CleanArticles, _CleanArticlesFn, site_of
-from pipeline.dedup import DEDUP_KEY, DeduplicateArticles, _DeduplicateFn, fingerprint_or_none
+from pipeline.dedup import DedupConfig
+from pipeline.dedup.streaming import DEDUP_KEY, _DeduplicateFn, fingerprint_or_none
 from pipeline.language import _DetectLanguageFn
 from pipeline.limits import ArticleLimits, _EnforceLimitsFn
 from pipeline.parse import DEFAULT_MAX_MESSAGE_BYTES, _ParseFn
-from pipeline.replay_stateful import InMemoryBag, InMemoryValue
 from pipeline.stage import DEAD_LETTER
+from pipeline.stateful_order import InMemoryBag, InMemoryValue
 from pipeline.tagging import _TagTopicsFn
 from schemas.models import Article, DeadLetter, Provenance, ProvenanceKind, RawMessage
 from schemas.routes import route_article, route_dead_letter
@@ -44,7 +45,7 @@ _PARSE = _setup(_ParseFn(DEFAULT_MAX_MESSAGE_BYTES))
 _LIMITS = _setup(_EnforceLimitsFn(ArticleLimits()))
 _CLEAN = _setup(_CleanArticlesFn(*CleanArticles()._args))
 _LANGUAGE = _setup(_DetectLanguageFn())
-_DEDUP_CONFIG = DeduplicateArticles().config
+_DEDUP_CONFIG = DedupConfig()
 _DEDUP = _setup(_DeduplicateFn(_DEDUP_CONFIG))
 _TAG = _setup(_TagTopicsFn())
 

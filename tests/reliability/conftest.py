@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from connectors.broker import EmbeddedBroker
+from newsbeam.broker import EmbeddedBroker
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ __all__ = ["REPO", "Audit", "CommittedOffsets", "LiveProducer", "PipelineRun", "
            "audit", "figures_dir", "new_topic", "publish", "run_args", "tail", "write_figures"]
 
 REPO = Path(__file__).resolve().parents[2]
-NEWSBEAM = [sys.executable, "-m", "pipeline.cli"]
+NEWSBEAM = [sys.executable, "-m", "newsbeam.cli"]
 
 _WORDS = (
     "the of and to in is that it was for on are with as they at be this from have or by "

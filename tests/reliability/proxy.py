@@ -17,7 +17,7 @@ import struct
 import subprocess
 import threading
 
-from connectors.broker import EmbeddedBroker, find_tansu, free_port
+from newsbeam.broker import EmbeddedBroker, find_tansu, free_port
 
 __all__ = ["CuttableProxy", "ProxiedBroker"]
 

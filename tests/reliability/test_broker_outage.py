@@ -27,7 +27,7 @@ OUTAGE_SECONDS = 30.0
 
 @pytest.fixture()
 def proxied() -> Iterator[tuple[ProxiedBroker, CuttableProxy]]:
-    from connectors.broker import free_port
+    from newsbeam.broker import free_port
 
     proxy_port = free_port()
     with ProxiedBroker(advertised_port=proxy_port) as broker:

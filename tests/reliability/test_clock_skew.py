@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pipeline.dedup import deduplicate_batch
+from pipeline.dedup.streaming import deduplicate_batch
 from schemas.models import Article, Provenance, ProvenanceKind
 
 _STORY = ("The harbour council met on Tuesday evening to discuss the new ferry timetable, "

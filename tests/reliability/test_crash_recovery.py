@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.broker import EmbeddedBroker
+from newsbeam.broker import EmbeddedBroker
 
 from .harness import (
     CommittedOffsets,

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from connectors.avro_files import list_avro_files, read_avro_records
-from connectors.broker import EmbeddedBroker
+from newsbeam.broker import EmbeddedBroker
 from pipeline.limits import TimeLimitedCall
 from schemas.failures import StageError
 

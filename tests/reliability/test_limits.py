@@ -134,11 +134,9 @@ def test_the_graph_enforces_the_limits_before_cleaning() -> None:
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from pipeline.graph import ProcessArticles
-    from pipeline.options import NewsbeamOptions
 
     pipeline = beam.Pipeline(options=PipelineOptions([]))
-    _ = pipeline | beam.Create([]) | ProcessArticles(
-        PipelineOptions(["--output-dir", "/tmp/unused"]).view_as(NewsbeamOptions))
+    _ = pipeline | beam.Create([]) | ProcessArticles()
     labels = {t.unique_name for t in pipeline.to_runner_api().components.transforms.values()}
     labels = {label.rsplit("/", 1)[-1] for label in labels}
     assert "EnforceLimits" in labels, "ProcessArticles does not apply EnforceLimits"
@@ -177,10 +175,10 @@ def test_chrome_patterns_answer_in_time_on_adversarial_lines(chrome_reason, line
 def test_limit_flags_parse_into_article_limits() -> None:
     import argparse
 
-    from pipeline.limits import add_limit_arguments, limits_from_options
+    from newsbeam.options import NewsbeamOptions, limits_from_options
 
     parser = argparse.ArgumentParser()
-    add_limit_arguments(parser.add_argument_group("limits"))
+    NewsbeamOptions._add_argparse_args(parser)
     limits = limits_from_options(parser.parse_args(["--max-body-chars", "5000",
                                                     "--max-html-tags", "0"]))
     assert limits == ArticleLimits(max_body_chars=5000, max_html_tags=0)
@@ -188,13 +186,11 @@ def test_limit_flags_parse_into_article_limits() -> None:
 
 
 def test_the_limits_are_configurable_on_the_command_line() -> None:
-    """For the lead: ``NewsbeamOptions`` should declare the limit flags
-    (``add_limit_arguments(group)``) and ``ProcessArticles`` pass
-    ``limits_from_options(opts)`` to ``EnforceLimits``."""
+    """``NewsbeamOptions`` declares the limit flags and ``stage_settings`` hands them to
+    ``ProcessArticles`` (``EnforceLimits``)."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipeline.limits import limits_from_options
-    from pipeline.options import NewsbeamOptions
+    from newsbeam.options import stage_settings
 
-    options = PipelineOptions(["--max-body-chars", "5000"]).view_as(NewsbeamOptions)
-    assert limits_from_options(options).max_body_chars == 5000
+    options = PipelineOptions(["--max-body-chars", "5000"])
+    assert stage_settings(options).limits.max_body_chars == 5000

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from connectors.broker import free_port
 from connectors.kafka_options import KafkaOptions
 from connectors.publish import ensure_topic
+from newsbeam.broker import free_port
 
 from .harness import REPO, PipelineRun, article_value, audit, publish, run_args, tail, write_figures
 from .proxy import CuttableProxy, ProxiedBroker

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.broker import EmbeddedBroker
+from newsbeam.broker import EmbeddedBroker
 
 from .harness import PipelineRun, article_value, audit, new_topic, publish, run_args, tail
 

@@ -8,14 +8,17 @@ consoles display options (see ``connectors.kafka_settings`` for credentials).
 from __future__ import annotations
 
 import argparse
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.limits import add_limit_arguments
+from pipeline.dedup import DedupConfig
+from pipeline.graph import StageSettings
+from pipeline.limits import DEFAULT_LIMITS, ArticleLimits
 from pipeline.parse import DEFAULT_MAX_MESSAGE_BYTES
 
-__all__ = ["NewsbeamOptions", "SinkSpec", "parse_sink"]
+__all__ = ["DedupOptions", "NewsbeamOptions", "SinkSpec", "limits_from_options", "parse_sink",
+           "stage_settings"]
 
 
 class SinkSpec(NamedTuple):
@@ -35,6 +38,31 @@ def parse_sink(text: str) -> SinkSpec:
         raise argparse.ArgumentTypeError(
             f"bad --sink {text!r}: the Kafka topic template needs {{route}}, e.g. articles.{{route}}")
     return SinkSpec(kind, target)
+
+
+_LIMIT_FLAGS = {  # field -> (flag, help)
+    "max_body_chars": ("--max-body-chars", "Articles with a longer body go to the dead-letter "
+                       "route as BodyTooLong (default: %(default)s characters; 0: no limit)."),
+    "max_html_chars": ("--max-html-chars", "Articles with more HTML go to the dead-letter "
+                       "route as HtmlTooLarge (default: %(default)s characters; 0: no limit)."),
+    "max_html_tags": ("--max-html-tags", "Pages with more '<' than this go to the dead-letter "
+                      "route as TooManyTags (default: %(default)s; 0: no limit)."),
+    "max_field_chars": ("--max-field-chars", "Longest url, title, id, source or language "
+                        "(FieldTooLong; default: %(default)s characters; 0: no limit)."),
+}
+
+
+def _add_limit_arguments(group) -> None:
+    """Declare the ``ArticleLimits`` flags on an argparse group (``NewsbeamOptions``)."""
+    for name, (flag, help_text) in _LIMIT_FLAGS.items():
+        group.add_argument(flag, dest=name, type=int, default=getattr(DEFAULT_LIMITS, name),
+                           help=help_text)
+
+
+def limits_from_options(options: Any) -> ArticleLimits:
+    """``ArticleLimits`` from parsed options (missing flags keep the defaults)."""
+    return ArticleLimits(**{name: getattr(options, name, None) if getattr(
+        options, name, None) is not None else getattr(DEFAULT_LIMITS, name) for name in _LIMIT_FLAGS})
 
 
 class NewsbeamOptions(PipelineOptions):
@@ -81,7 +109,7 @@ class NewsbeamOptions(PipelineOptions):
             "--file-shards", dest="file_shards", type=int, default=4,
             help="Bounded runs (process, replays): files per route, "
                  "part-<shard>-of-<N>.avro, by article id (default: 4).")
-        add_limit_arguments(group)
+        _add_limit_arguments(group)
         group.add_argument(
             "--progress-interval", dest="progress_interval", type=float, default=5.0,
             help="Seconds between progress lines (rate, lag, per-route counts) on stderr.")
@@ -97,3 +125,31 @@ class NewsbeamOptions(PipelineOptions):
             raise ValueError("no sink given: pass --output-dir DIR or --sink avro:DIR / "
                              "--sink kafka:articles.{route}")
         return specs
+
+
+class DedupOptions(PipelineOptions):
+    """LSH banding and threshold flags (the TTL is ``--dedup-ttl-days`` of the job options)."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        group = parser.add_argument_group("dedup")
+        group.add_argument("--dedup-bands", dest="dedup_bands", type=int, default=None,
+                           help="LSH bands (default 64); bands x rows <= 192 hash functions.")
+        group.add_argument("--dedup-rows", dest="dedup_rows", type=int, default=None,
+                           help="Rows per LSH band (default 3).")
+        group.add_argument("--dedup-threshold", dest="dedup_threshold", type=float,
+                           default=None,
+                           help="Estimated Jaccard to the canonical for a near duplicate "
+                                "(default 0.35).")
+
+
+def stage_settings(options: PipelineOptions) -> StageSettings:
+    """The stages' typed settings from the job's flags (``NewsbeamOptions``, ``DedupOptions``)."""
+    ours = options.view_as(NewsbeamOptions)
+    flags = options.view_as(DedupOptions)
+    overrides = {"bands": flags.dedup_bands, "rows": flags.dedup_rows,
+                 "threshold": flags.dedup_threshold}
+    dedup = DedupConfig(ttl_seconds=ours.dedup_ttl_days * 86400.0,
+                        **{name: value for name, value in overrides.items() if value is not None})
+    return StageSettings(max_message_bytes=ours.max_message_bytes,
+                         limits=limits_from_options(ours), dedup=dedup)

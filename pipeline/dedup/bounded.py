@@ -1,6 +1,6 @@
 """Deduplication of a bounded run (files, replays): the streaming decisions, spread out.
 
-``DeduplicateBounded`` reaches exactly the decisions of one ``DedupIndex`` fed the whole
+``deduplicate_split_by_story`` reaches exactly the decisions of one ``DedupIndex`` fed the whole
 run in ``replay_order`` (what ``DeduplicateArticles`` decides when a stream arrives in
 that order), but keyed by story instead of one global key, so the work and the state
 spread over the workers (``pipeline.similarity.components`` proves why it is exact):
@@ -28,8 +28,7 @@ import xxhash
 from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.windowed_value import WindowedValue
 
-from pipeline.dedup import apply_decision, article_event_time
-from pipeline.replay_stateful import replay_order
+from pipeline.dedup.streaming import apply_decision, article_event_time
 from pipeline.similarity import DedupConfig, DedupIndex
 from pipeline.similarity.components import (
     bucket_members,
@@ -39,10 +38,11 @@ from pipeline.similarity.components import (
 )
 from pipeline.similarity.fingerprint import fingerprint_of
 from pipeline.stage import ARTICLES, DEAD_LETTER, guard_stage
+from pipeline.stateful_order import replay_order
 from schemas.failures import Stage
 from schemas.models import Article
 
-__all__ = ["DeduplicateBounded"]
+__all__ = ["deduplicate_split_by_story"]
 
 STAGE = Stage.DEDUP  # the same stage in dead letters and metrics as the streaming step
 
@@ -165,37 +165,29 @@ class _DecideComponentFn(beam.DoFn):
         return apply_decision(article, decision)
 
 
-class DeduplicateBounded(beam.PTransform):
+def deduplicate_split_by_story(articles: beam.PCollection, config: DedupConfig,
+                               order: Callable[[Any], tuple] = replay_order,
+                               partitions: int = 16) -> dict[str, beam.PCollection]:
     """Bounded ``Article``s -> ``{"articles": ..., "dead_letter": ...}``, decisions equal to
-    ``DeduplicateArticles`` over the run in ``order`` (default ``replay_order``)."""
-
-    def __init__(self, config: DedupConfig, order: Callable[[Any], tuple] = replay_order,
-                 partitions: int = 16) -> None:
-        super().__init__()
-        self.config = config
-        self._order = order
-        self._partitions = partitions
-
-    def expand(self, articles: beam.PCollection) -> dict[str, beam.PCollection]:
-        config = self.config
-        fingerprinted = articles | "Fingerprint" >> beam.ParDo(
-            _FingerprintFn(config, self._order)).with_outputs(DEAD_LETTER, main="items")
-        items = fingerprinted["items"]
-        links = (items
-                 | "BatchBucketMembers" >> beam.ParDo(_BucketBatchFn(self._partitions))
-                 | "GroupBuckets" >> beam.GroupByKey()
-                 | "BucketLinks" >> beam.FlatMap(_partition_links, config))
-        times = items | "RecordTimes" >> beam.Map(
-            lambda item: (None, ("record", (item[1], item[0], item[2].id, item[4]))))
-        assignments = ((links, times)
-                       | "LinksAndTimes" >> beam.Flatten()
-                       | "GatherRun" >> beam.GroupByKey()
-                       | "Components" >> beam.FlatMap(_assign, config.ttl_seconds))
-        decided = (items
-                   | "ToComponent" >> beam.Map(_to_component, beam.pvalue.AsDict(assignments))
-                   | "GroupComponents" >> beam.GroupByKey()
-                   | "DecideComponents" >> beam.ParDo(_DecideComponentFn(config)).with_outputs(
-                       DEAD_LETTER, main=ARTICLES))
-        dead = ((fingerprinted[DEAD_LETTER], decided[DEAD_LETTER])
-                | "MergeDeadLetters" >> beam.Flatten())
-        return {ARTICLES: decided[ARTICLES], DEAD_LETTER: dead}
+    the streaming step's over the run in ``order`` (default ``replay_order``)."""
+    fingerprinted = articles | "Fingerprint" >> beam.ParDo(
+        _FingerprintFn(config, order)).with_outputs(DEAD_LETTER, main="items")
+    items = fingerprinted["items"]
+    links = (items
+             | "BatchBucketMembers" >> beam.ParDo(_BucketBatchFn(partitions))
+             | "GroupBuckets" >> beam.GroupByKey()
+             | "BucketLinks" >> beam.FlatMap(_partition_links, config))
+    times = items | "RecordTimes" >> beam.Map(
+        lambda item: (None, ("record", (item[1], item[0], item[2].id, item[4]))))
+    assignments = ((links, times)
+                   | "LinksAndTimes" >> beam.Flatten()
+                   | "GatherRun" >> beam.GroupByKey()
+                   | "Components" >> beam.FlatMap(_assign, config.ttl_seconds))
+    decided = (items
+               | "ToComponent" >> beam.Map(_to_component, beam.pvalue.AsDict(assignments))
+               | "GroupComponents" >> beam.GroupByKey()
+               | "DecideComponents" >> beam.ParDo(_DecideComponentFn(config)).with_outputs(
+                   DEAD_LETTER, main=ARTICLES))
+    dead = ((fingerprinted[DEAD_LETTER], decided[DEAD_LETTER])
+            | "MergeDeadLetters" >> beam.Flatten())
+    return {ARTICLES: decided[ARTICLES], DEAD_LETTER: dead}

@@ -3,8 +3,9 @@
 Every article is marked with ``duplicate_of``, ``duplicate_kind`` and
 ``duplicate_similarity`` when it repeats one seen before (the routing stage sends it to
 the ``duplicates`` route); probable translations get a ``related`` entry instead.
-Bounded runs (files, replays) use ``pipeline.dedup_bounded.DeduplicateBounded``, which
-reaches the same decisions split by story; this module is the streaming form.
+Bounded runs (files, replays) split by story (``pipeline.dedup.bounded``) and reach the
+same decisions; this module is the streaming form. ``pipeline.dedup.DeduplicateArticles``
+is the one transform for both.
 
 Design - decisions equal to the pure core's, on every runner:
 
@@ -20,7 +21,7 @@ Design - decisions equal to the pure core's, on every runner:
   decided downstream), and two near copies arriving together would both become
   canonical. So streaming decisions share one ordered key (``DEDUP_KEY``), exactly the
   decisions of ``DedupIndex`` over the arrival order. Bounded runs know their whole
-  input and need no such compromise: they split by story (``pipeline.dedup_bounded``).
+  input and need no such compromise: they split by story (``pipeline.dedup.bounded``).
   No GroupByKey: a stateful DoFn after a keyed ``Map`` is fused and streams on the
   FnApiRunner. State is per key *and window*: the input stays in the global window.
 - *State.* A ``BagState`` of entry records (bytes, ``similarity.entry``; never the
@@ -53,15 +54,13 @@ import logging
 import secrets
 import time
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.coders import BytesCoder, TupleCoder, VarIntCoder
-from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateSpec
 
-from pipeline.similarity import DAY_SECONDS, Decision, DedupConfig, DedupIndex
+from pipeline.similarity import Decision, DedupConfig, DedupIndex
 from pipeline.similarity.fingerprint import Fingerprint, fingerprint_of
 from pipeline.stage import ARTICLES, DEAD_LETTER, guard_stage
 from schemas.failures import Stage
@@ -70,11 +69,10 @@ from schemas.models import Article, Relation
 __all__ = [
     "DEDUP_KEY",
     "MAX_FUTURE_SKEW_SECONDS",
-    "DedupOptions",
-    "DeduplicateArticles",
     "apply_decision",
     "article_event_time",
     "deduplicate_batch",
+    "deduplicate_in_arrival_order",
     "fingerprint_or_none",
 ]
 
@@ -83,22 +81,6 @@ _log = logging.getLogger(__name__)
 DEDUP_KEY = "dedup"
 MAX_FUTURE_SKEW_SECONDS = 3600.0
 _COMPACT_MIN = 1024  # never compact a bag shorter than this
-
-
-class DedupOptions(PipelineOptions):
-    """LSH banding and threshold flags (the TTL is ``--dedup-ttl-days`` of the job options)."""
-
-    @classmethod
-    def _add_argparse_args(cls, parser) -> None:
-        group = parser.add_argument_group("dedup")
-        group.add_argument("--dedup-bands", dest="dedup_bands", type=int, default=None,
-                           help="LSH bands (default 64); bands x rows <= 192 hash functions.")
-        group.add_argument("--dedup-rows", dest="dedup_rows", type=int, default=None,
-                           help="Rows per LSH band (default 3).")
-        group.add_argument("--dedup-threshold", dest="dedup_threshold", type=float,
-                           default=None,
-                           help="Estimated Jaccard to the canonical for a near duplicate "
-                                "(default 0.35).")
 
 
 def article_event_time(article: Article) -> float | None:
@@ -194,56 +176,19 @@ class _DeduplicateFn(beam.DoFn):
         self._cache[key] = (token, index)
 
 
-@beam.typehints.with_input_types(Article)
-class DeduplicateArticles(beam.PTransform):
-    """``Article``s -> outputs ``articles`` (duplicates marked) and ``dead_letter``.
+def deduplicate_in_arrival_order(articles: beam.PCollection,
+                                 config: DedupConfig) -> beam.pvalue.DoOutputsTuple:
+    """The streaming graph: fingerprints in parallel, then one ordered decision key.
 
-    Options: ``ttl`` (a ``timedelta``) or ``ttl_seconds`` (default 7 days; required to be
-    positive so state stays bounded), ``bands`` and ``rows`` of the LSH banding,
-    ``threshold`` (estimated Jaccard to the canonical for a near duplicate); anything
-    else of ``DedupConfig`` via ``config``.
+    Applied by ``pipeline.dedup.DeduplicateArticles`` (its step labels are this
+    function's, unchanged since the first release).
     """
-
-    def __init__(self, ttl: timedelta | None = None, *, ttl_seconds: float | None = None,
-                 bands: int | None = None, rows: int | None = None,
-                 threshold: float | None = None, config: DedupConfig | None = None) -> None:
-        super().__init__()
-        base = config or DedupConfig()
-        if ttl is not None and ttl_seconds is not None:
-            raise ValueError("give either ttl or ttl_seconds, not both")
-        seconds = ttl.total_seconds() if ttl is not None else ttl_seconds
-        overrides: dict[str, Any] = {}
-        if seconds is not None:
-            overrides["ttl_seconds"] = float(seconds)
-        if bands is not None:
-            overrides["bands"] = bands
-        if rows is not None:
-            overrides["rows"] = rows
-        if threshold is not None:
-            overrides["threshold"] = threshold
-        fields = {name: getattr(base, name) for name in base.__dataclass_fields__}
-        fields.update(overrides)
-        self.config = DedupConfig(**fields)  # validates: refuses a TTL <= 0 and bad banding
-        _log.info("dedup config: ttl=%.1f days, %d bands x %d rows, threshold %.2f",
-                  self.config.ttl_seconds / DAY_SECONDS, self.config.bands,
-                  self.config.rows, self.config.threshold)
-
-    @classmethod
-    def from_options(cls, options: PipelineOptions,
-                     ttl_seconds: float | None = None) -> DeduplicateArticles:
-        """The transform configured from ``DedupOptions`` flags (unset flags: defaults)."""
-        flags = options.view_as(DedupOptions)
-        return cls(ttl_seconds=ttl_seconds, bands=flags.dedup_bands, rows=flags.dedup_rows,
-                   threshold=flags.dedup_threshold)
-
-    def expand(self, articles: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
-        config = self.config
-        return (
-            articles
-            | "FingerprintAndKey" >> beam.Map(
-                lambda a: (DEDUP_KEY, (a, fingerprint_or_none(a, config))))
-            | "Deduplicate" >> beam.ParDo(_DeduplicateFn(config)).with_outputs(
-                DEAD_LETTER, main=ARTICLES))
+    return (
+        articles
+        | "FingerprintAndKey" >> beam.Map(
+            lambda a: (DEDUP_KEY, (a, fingerprint_or_none(a, config))))
+        | "Deduplicate" >> beam.ParDo(_DeduplicateFn(config)).with_outputs(
+            DEAD_LETTER, main=ARTICLES))
 
 
 def fingerprint_or_none(article: Article, config: DedupConfig) -> Fingerprint | None:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from pipeline.observability import configure_logging
+from newsbeam.logs import configure_logging
 
 __all__ = ["main"]
 
@@ -61,9 +61,8 @@ def _subparser(subparsers: argparse._SubParsersAction, name: str, help_text: str
 
 def _build_parser() -> argparse.ArgumentParser:
     from connectors.kafka_options import KafkaOptions
-    from pipeline.dedup import DedupOptions
-    from pipeline.options import NewsbeamOptions
-    from pipeline.replay import ReplayOptions
+    from newsbeam.options import DedupOptions, NewsbeamOptions
+    from newsbeam.replay import ReplayOptions
 
     # No abbreviations: Beam's own parser drops an abbreviated flag silently, so
     # `--bootstrap kafka:9092` would quietly mean the default broker.
@@ -209,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     pipeline_argv = args_list[args_list.index(args.command) + 1:]
 
     if args.command == "broker":
-        from connectors.broker import EmbeddedBroker
+        from newsbeam.broker import EmbeddedBroker
 
         broker = EmbeddedBroker(port=args.port).start()
         print(f"broker listening on {broker.bootstrap_servers} (memory only; Ctrl-C stops it)",
@@ -227,18 +226,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"published {count} messages to {args.topic}")
         return 0
     if args.command == "run":
-        from pipeline.jobs import run_streaming
+        from newsbeam.jobs import run_streaming
 
         print(run_streaming(pipeline_argv).table())
         return 0
     if args.command == "process":
-        from pipeline.jobs import run_batch
+        from newsbeam.jobs import run_batch
 
         rest = _drop_flag(pipeline_argv, "--input")
         print(run_batch(args.inputs, rest).table())
         return 0
     if args.command == "replay":
-        from pipeline.replay import run_replay
+        from newsbeam.replay import run_replay
 
         try:
             result = run_replay(pipeline_argv)
@@ -249,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "inspect":
         return _command_inspect(args)
     if args.command == "demo":
-        from pipeline.demo import run_demo
+        from newsbeam.demo import run_demo
 
         return run_demo(Path.cwd())
     parser.error(f"unknown command {args.command}")

@@ -9,9 +9,11 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from connectors.article_files import ReadArticleFiles, expand_paths
-from pipeline.graph import DeliverRoutes, ProcessArticles, resolve_runner
-from pipeline.options import NewsbeamOptions
-from pipeline.summary import RunSummary, summary_from_result
+from newsbeam.delivery import DeliverRoutes
+from newsbeam.options import NewsbeamOptions, stage_settings
+from newsbeam.runners import resolve_runner
+from newsbeam.summary import RunSummary, summary_from_result
+from pipeline.graph import ProcessArticles
 
 __all__ = ["build_streaming", "run_batch", "run_streaming"]
 
@@ -47,7 +49,7 @@ def run_batch(inputs: Sequence[str], argv: Sequence[str]) -> RunSummary:
     pipeline = _pipeline(options)
     _ = (pipeline
          | "ReadArticleFiles" >> ReadArticleFiles(paths)
-         | "ProcessArticles" >> ProcessArticles(ours, bounded=True)
+         | "ProcessArticles" >> ProcessArticles(stage_settings(options), bounded=True)
          | "DeliverRoutes" >> _deliver(ours, bounded=True))
     _log.info("batch run starting", extra={"inputs": len(paths)})
     return _run(pipeline)
@@ -62,7 +64,7 @@ def build_streaming(argv: Sequence[str]) -> beam.Pipeline:
     pipeline = _pipeline(options)
     _ = (pipeline
          | "ReadFromKafka" >> source_from_options(options)
-         | "ProcessArticles" >> ProcessArticles(ours)
+         | "ProcessArticles" >> ProcessArticles(stage_settings(options))
          | "DeliverRoutes" >> _deliver(ours))
     return pipeline
 

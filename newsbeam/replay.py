@@ -12,7 +12,7 @@ rerunning a replay replaces its output.
 
 *Stateful stages, in order.* Cleaning and dedup decide by the order they see records in;
 in a replay every stateful ``ParDo`` runs per key, sorted by Kafka time and offset,
-after a GroupByKey (``pipeline.replay_stateful``): the streaming run's decisions for
+after a GroupByKey (``pipeline.stateful_order``): the streaming run's decisions for
 the same order, on every runner, Dask (no user state) included.
 
 *Progress and summary.* Beam metrics are not readable while a local job runs, nor at
@@ -50,10 +50,12 @@ from connectors.kafka_replay import (
     plan_replay,
     split_name,
 )
-from pipeline.graph import DeliverRoutes, ProcessArticles, resolve_runner
-from pipeline.options import NewsbeamOptions
-from pipeline.replay_stateful import RunStatefulInOrderOverride
-from pipeline.summary import RunSummary, summary_from_result
+from newsbeam.delivery import DeliverRoutes
+from newsbeam.options import NewsbeamOptions, stage_settings
+from newsbeam.runners import resolve_runner
+from newsbeam.summary import RunSummary, summary_from_result
+from pipeline.graph import ProcessArticles
+from pipeline.stateful_order import RunStatefulInOrderOverride
 from schemas.models import RawMessage
 from schemas.routes import RoutedRecord
 
@@ -198,7 +200,7 @@ def build_replay(pipeline: beam.Pipeline, plan: ReplayPlan, ours: NewsbeamOption
                 | "ReshuffleSplits" >> beam.Reshuffle()
                 | "ReadSplits" >> beam.ParDo(ReadSplits(source, ledger)).with_output_types(
                     RawMessage))
-    routes = messages | "ProcessArticles" >> ProcessArticles(ours, bounded=True)
+    routes = messages | "ProcessArticles" >> ProcessArticles(stage_settings(ours), bounded=True)
     routed = (routes if isinstance(routes, beam.PCollection)  # bounded: one PCollection
               else tuple(routes.values()) | "MergeRoutes" >> beam.Flatten())
     _ = routed | "DeliverRoutes" >> DeliverRoutes(
@@ -295,7 +297,7 @@ def run_replay(argv: Sequence[str]) -> ReplayResult:
     runner_name = options.view_as(StandardOptions).runner or "DirectRunner"
     cluster = None
     if runner_name.rsplit(".", 1)[-1] == "DaskRunner":  # with Beam's gaps fixed
-        from pipeline.replay_dask import ReplayDaskRunner, local_cluster
+        from newsbeam.replay_dask import ReplayDaskRunner, local_cluster
 
         if replay.dask_address:
             argv.append(f"--dask_client_address={replay.dask_address}")

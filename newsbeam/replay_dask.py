@@ -17,7 +17,7 @@ break our graph, so ``ReplayDaskRunner`` subclasses it and replaces the pieces i
    one collection (computed as several, shared upstream tasks ran once per leaf).
 
 Still unsupported on Dask, and handled by the replay graph instead: user state and
-timers (``pipeline.replay`` runs stateful stages per key, in order, after a
+timers (``newsbeam.replay`` runs stateful stages per key, in order, after a
 GroupByKey), splittable DoFns (``connectors.kafka_replay.ReadSplits`` is a plain DoFn),
 metrics (the replay keeps its own counts), and ``Reshuffle`` (a no-op: the splits are
 spread by creating one bag partition per split).

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from connectors.article_files import expand_paths, iter_file_values
 from connectors.avro_files import list_avro_files
-from connectors.broker import EmbeddedBroker
 from connectors.publish import ensure_topic, publish_values
-from pipeline.jobs import run_streaming
+from newsbeam.broker import EmbeddedBroker
+from newsbeam.jobs import run_streaming
 from schemas.routes import ROUTES
 
 __all__ = ["DEMO_TOPIC", "run_demo"]

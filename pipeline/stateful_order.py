@@ -2,7 +2,7 @@
 in a fixed order, after a GroupByKey.
 
 Cleaning (per-site chrome) is a stateful DoFn whose decisions depend on the order it
-sees records in (dedup has its own bounded form, ``pipeline.dedup_bounded``, split by
+sees records in (dedup has its own bounded form, ``pipeline.dedup.bounded``, split by
 story; the override still serves ``DeduplicateArticles`` put in a bounded graph). ``RunStatefulInOrderOverride`` (a Beam
 ``PTransformOverride``, applied to a built graph) replaces every stateful ``ParDo`` with
 ``RunStatefulInOrder``: GroupByKey on the stage's own key, sort each key's records in

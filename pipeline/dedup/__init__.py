@@ -1,0 +1,67 @@
+"""Deduplication: one transform, ``DeduplicateArticles(config, bounded=...)``.
+
+Every article is marked with ``duplicate_of``, ``duplicate_kind`` and
+``duplicate_similarity`` when it repeats one seen before; probable translations get a
+``related`` entry. The pure core is ``pipeline.similarity`` (fingerprints, the index,
+components); this package holds its two Beam forms with the same decisions:
+
+- ``streaming``: fingerprints in parallel, then one ordered decision key with the index
+  in Beam state (first seen wins needs every earlier decision);
+- ``bounded``: a fixed input (files, replays) split by story across workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import apache_beam as beam
+
+from pipeline.dedup.bounded import deduplicate_split_by_story
+from pipeline.dedup.streaming import (
+    apply_decision,
+    article_event_time,
+    deduplicate_batch,
+    deduplicate_in_arrival_order,
+)
+from pipeline.similarity import DAY_SECONDS, DedupConfig
+from pipeline.stateful_order import replay_order
+from schemas.models import Article
+
+__all__ = [
+    "DedupConfig",
+    "DeduplicateArticles",
+    "apply_decision",
+    "article_event_time",
+    "deduplicate_batch",
+]
+
+
+@beam.typehints.with_input_types(Article)
+class DeduplicateArticles(beam.PTransform):
+    """``Article``s -> outputs ``articles`` (duplicates marked) and ``dead_letter``.
+
+    ``config`` (``DedupConfig``: TTL, LSH banding, thresholds; validated where it is made,
+    so state stays bounded) is the same for both forms. ``bounded``: the input is fixed
+    (files, replays) and is split by story across workers, fed in ``order``; otherwise
+    decisions are made in arrival order under one key.
+    """
+
+    def __init__(self, config: DedupConfig | None = None, *, bounded: bool = False,
+                 order: Callable[[Any], tuple] = replay_order, partitions: int = 16) -> None:
+        super().__init__()
+        self.config = config or DedupConfig()
+        self._bounded = bounded
+        self._order = order
+        self._partitions = partitions
+
+    def expand(self, articles: beam.PCollection) -> Any:
+        if self._bounded:
+            return deduplicate_split_by_story(articles, self.config, self._order,
+                                              self._partitions)
+        return deduplicate_in_arrival_order(articles, self.config)
+
+    def display_data(self) -> dict[str, Any]:
+        return {"ttl_days": self.config.ttl_seconds / DAY_SECONDS, "bands": self.config.bands,
+                "rows": self.config.rows, "threshold": self.config.threshold,
+                "bounded": self._bounded}
