@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bench.corpus import EVAL_DIR, make_corpus
 from bench.latency import measure_latency
-from connectors.publish import ensure_topic, publish_values
+from connectors.kafka.topics import ensure_topic, publish_values
 from newsbeam.broker import EmbeddedBroker
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from bench.corpus import make_corpus
-    from connectors.publish import ensure_topic, publish_values
+    from connectors.kafka.topics import ensure_topic, publish_values
     from newsbeam.broker import EmbeddedBroker
 
     values = make_corpus(args.records)

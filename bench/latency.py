@@ -17,7 +17,7 @@ from pathlib import Path
 from kafka import KafkaProducer
 
 from connectors.avro_files import list_avro_files, read_avro_records
-from connectors.publish import ensure_topic
+from connectors.kafka.topics import ensure_topic
 
 __all__ = ["measure_latency", "percentile"]
 

@@ -60,7 +60,7 @@ def _subparser(subparsers: argparse._SubParsersAction, name: str, help_text: str
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from connectors.kafka_options import KafkaOptions
+    from connectors.kafka.options import KafkaOptions
     from newsbeam.options import DedupOptions, NewsbeamOptions
     from newsbeam.replay import ReplayOptions
 
@@ -159,8 +159,8 @@ def _print_json(value: object) -> None:
 
 def _command_inspect(args: argparse.Namespace) -> int:
     from connectors.avro_files import list_avro_files, read_avro_records
-    from connectors.route_sinks import read_topic
     from connectors.schema_registry import SchemaRegistryClient
+    from connectors.sinks import read_topic
 
     registry = SchemaRegistryClient(args.schema_registry_url) if args.schema_registry_url else None
     found = undecodable = 0
@@ -219,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             broker.stop()
             return 0
     if args.command == "produce":
-        from connectors.publish import ensure_topic, publish_values
+        from connectors.kafka.topics import ensure_topic, publish_values
 
         ensure_topic(args.bootstrap_servers, args.topic, args.partitions)
         count = publish_values(args.bootstrap_servers, args.topic, _stdin_or_files(args.paths))

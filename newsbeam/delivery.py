@@ -12,7 +12,7 @@ from typing import Any
 
 import apache_beam as beam
 
-from connectors.route_sinks import WriteRoutes
+from connectors.sinks import WriteRoutes
 from newsbeam.options import SinkSpec
 from newsbeam.progress import ReportProgress
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from connectors.article_files import expand_paths, iter_file_values
 from connectors.avro_files import list_avro_files
-from connectors.publish import ensure_topic, publish_values
+from connectors.kafka.topics import ensure_topic, publish_values
 from newsbeam.broker import EmbeddedBroker
 from newsbeam.jobs import run_streaming
 from schemas.routes import ROUTES

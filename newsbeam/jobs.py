@@ -57,7 +57,7 @@ def run_batch(inputs: Sequence[str], argv: Sequence[str]) -> RunSummary:
 
 def build_streaming(argv: Sequence[str]) -> beam.Pipeline:
     """The streaming pipeline for ``argv``, constructed, not run (deployments submit it)."""
-    from connectors.kafka_source import source_from_options
+    from connectors.kafka.source import source_from_options
 
     options = PipelineOptions(list(argv))
     ours = options.view_as(NewsbeamOptions)

@@ -2,7 +2,7 @@
 
 Declared with ``_add_argparse_args`` so our flags, ``--runner`` and every runner's own
 flags parse together and reach Dataflow/Flink unchanged. Secrets never go here: runner
-consoles display options (see ``connectors.kafka_settings`` for credentials).
+consoles display options (see ``connectors.kafka.settings`` for credentials).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 
 Portable primitives only (Create, Reshuffle, ParDo, GroupByKey, Flatten), so it runs on
 the FnApiRunner (``DirectRunner``, also multi-process), on Dask and on Flink/Dataflow in
-batch. The splits are planned before the pipeline starts (``connectors.kafka_replay``):
+batch. The splits are planned before the pipeline starts (``connectors.kafka.splits``):
 a replay reads exactly the requested records. ``ProcessArticles`` is the streaming
 pipeline's transform, unchanged; sinks write deterministic files (``bounded=True``), so
 rerunning a replay replaces its output.
@@ -40,16 +40,10 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from connectors.kafka_options import KafkaOptions
-from connectors.kafka_ranges import PartitionRange
-from connectors.kafka_replay import (
-    ReadSplits,
-    ReplayPlan,
-    parse_from,
-    parse_to,
-    plan_replay,
-    split_name,
-)
+from connectors.kafka.options import KafkaOptions
+from connectors.kafka.planning import PartitionRange
+from connectors.kafka.positions import parse_from, parse_to
+from connectors.kafka.splits import ReadSplits, ReplayPlan, plan_replay, split_name
 from newsbeam.delivery import DeliverRoutes
 from newsbeam.options import NewsbeamOptions, stage_settings
 from newsbeam.runners import resolve_runner

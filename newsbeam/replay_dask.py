@@ -18,7 +18,7 @@ break our graph, so ``ReplayDaskRunner`` subclasses it and replaces the pieces i
 
 Still unsupported on Dask, and handled by the replay graph instead: user state and
 timers (``newsbeam.replay`` runs stateful stages per key, in order, after a
-GroupByKey), splittable DoFns (``connectors.kafka_replay.ReadSplits`` is a plain DoFn),
+GroupByKey), splittable DoFns (``connectors.kafka.splits.ReadSplits`` is a plain DoFn),
 metrics (the replay keeps its own counts), and ``Reshuffle`` (a no-op: the splits are
 spread by creating one bag partition per split).
 """

@@ -17,8 +17,8 @@ import time
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from connectors.kafka_options import KafkaOptions
-from connectors.kafka_source import ReadFromKafka
+from connectors.kafka.options import KafkaOptions
+from connectors.kafka.source import ReadFromKafka
 
 
 class AppendOffsets(beam.DoFn):

@@ -14,19 +14,20 @@ from apache_beam.io.kafka import ReadFromKafka as JavaReadFromKafka
 from apache_beam.options.pipeline_options import PipelineOptions
 from kafka import KafkaConsumer, KafkaProducer
 
-from connectors.kafka_options import KafkaOptions
-from connectors.kafka_positions import (
+from connectors.kafka.options import KafkaOptions
+from connectors.kafka.planning import PartitionRange, plan_ranges
+from connectors.kafka.positions import (
+    PartitionFacts,
     StartKind,
     StopKind,
     TimestampPolicy,
     parse_start,
     parse_stop,
 )
-from connectors.kafka_ranges import PartitionFacts, PartitionRange, plan_ranges
-from connectors.kafka_settings import KafkaClientSettings, KafkaSourceConfig
-from connectors.kafka_sink import WriteToKafka, sink_from_options
-from connectors.kafka_source import ReadFromKafka, source_from_options
-from connectors.xlang_kafka import XlangReadFromKafka, XlangWriteToKafka, xlang_read_kwargs
+from connectors.kafka.settings import KafkaClientSettings, KafkaSourceConfig
+from connectors.kafka.sink import WriteToKafka, sink_from_options
+from connectors.kafka.source import ReadFromKafka, source_from_options
+from connectors.kafka.xlang import XlangReadFromKafka, XlangWriteToKafka, xlang_read_kwargs
 
 
 def options(*flags: str) -> KafkaOptions:

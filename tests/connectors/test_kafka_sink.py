@@ -9,8 +9,8 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from kafka import KafkaConsumer, TopicPartition
 
-from connectors.kafka_settings import KafkaClientSettings, KafkaSinkConfig
-from connectors.kafka_sink import OutgoingRecord, WriteToKafka, _ProduceFn
+from connectors.kafka.settings import KafkaClientSettings, KafkaSinkConfig
+from connectors.kafka.sink import OutgoingRecord, WriteToKafka, _ProduceFn
 from newsbeam.broker import EmbeddedBroker
 from schemas.failures import Stage
 from schemas.models import Provenance, ProvenanceKind

@@ -22,13 +22,13 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 
-from connectors import kafka_discovery
-from connectors.kafka_discovery import WatchState, WatchTracker
-from connectors.kafka_positions import parse_start, parse_stop
-from connectors.kafka_ranges import UNBOUNDED
-from connectors.kafka_reader import PartitionReader
-from connectors.kafka_settings import KafkaClientSettings, KafkaSourceConfig
-from connectors.kafka_source import METRICS_NAMESPACE, ReadFromKafka, StopAt, _KafkaOffsetTracker
+from connectors.kafka import discovery as kafka_discovery
+from connectors.kafka.discovery import WatchState, WatchTracker
+from connectors.kafka.planning import UNBOUNDED
+from connectors.kafka.positions import parse_start, parse_stop
+from connectors.kafka.reader import PartitionReader
+from connectors.kafka.settings import KafkaClientSettings, KafkaSourceConfig
+from connectors.kafka.source import METRICS_NAMESPACE, ReadFromKafka, StopAt, _KafkaOffsetTracker
 from tests.connectors.conftest import create_topic, produce, proxied_broker
 
 RUNNER = ["--runner=FnApiRunner"]

@@ -12,15 +12,15 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from connectors.avro_files import list_avro_files, read_avro_records
-from connectors.kafka_settings import KafkaClientSettings, KafkaSinkConfig
-from connectors.route_sinks import (
+from connectors.kafka.settings import KafkaClientSettings, KafkaSinkConfig
+from connectors.schema_registry import SchemaRegistryClient
+from connectors.sinks import (
     ROUTE_HEADER,
     WriteRoutes,
     _auto_bounded,
     read_topic,
     topic_for,
 )
-from connectors.schema_registry import SchemaRegistryClient
 from newsbeam.cli import main
 from newsbeam.options import SinkSpec
 from schemas.models import Article, DeadLetter, Provenance, ProvenanceKind, TopicTag

@@ -378,7 +378,7 @@ def test_template_names_do_not_shadow_beam_options():
 
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from connectors.kafka_options import KafkaOptions
+    from connectors.kafka.options import KafkaOptions
     from newsbeam.options import DedupOptions, NewsbeamOptions
 
     launcher = manifests.launcher()

@@ -65,9 +65,10 @@ def _build_dask_replay(tmp_path_factory: pytest.TempPathFactory) -> beam.Pipelin
     fixed plan: planning asks a broker for offsets, construction needs none."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from connectors.kafka_options import KafkaOptions
-    from connectors.kafka_ranges import PartitionRange
-    from connectors.kafka_replay import ReplayPlan, parse_from, parse_to
+    from connectors.kafka.options import KafkaOptions
+    from connectors.kafka.planning import PartitionRange
+    from connectors.kafka.positions import parse_from, parse_to
+    from connectors.kafka.splits import ReplayPlan
     from newsbeam.options import NewsbeamOptions
     from newsbeam.replay import ProgressLedger, build_replay
     from newsbeam.replay_dask import ReplayDaskRunner
@@ -386,7 +387,7 @@ def test_no_stage_relies_on_process_global_state(built):
     """
     modules = _worker_modules([pipeline for pipeline, _, _ in built.values()])
     assert {"pipeline.graph", "pipeline.dedup.streaming", "pipeline.clean",
-            "connectors.kafka_source"} <= modules.keys()
+            "connectors.kafka.source"} <= modules.keys()
     problems = [problem for path in modules.values() for problem in _module_state_problems(path)]
     unexpected = [p for p in problems if p.split(" (line")[0] not in KNOWN_PROCESS_STATE]
     assert not unexpected, "\n".join(unexpected)

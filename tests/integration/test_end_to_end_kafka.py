@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from connectors.article_files import expand_paths, iter_file_values
-from connectors.publish import ensure_topic, publish_values
+from connectors.kafka.topics import ensure_topic, publish_values
 from newsbeam.broker import EmbeddedBroker
 from newsbeam.cli import main
 from newsbeam.demo import run_demo

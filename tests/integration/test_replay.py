@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from connectors.article_files import expand_paths, iter_file_values
-from connectors.publish import ensure_topic, publish_values
+from connectors.kafka.topics import ensure_topic, publish_values
 from newsbeam.broker import EmbeddedBroker
 from newsbeam.cli import main
 
@@ -176,7 +176,7 @@ def test_replay_of_a_streamed_range_yields_the_streamed_records(
 def test_progress_bar_counts_each_split_once_and_shows_rate_and_eta(tmp_path: Path) -> None:
     import io
 
-    from connectors.kafka_ranges import PartitionRange
+    from connectors.kafka.planning import PartitionRange
     from newsbeam.replay import ProgressBar, ProgressLedger
 
     ledger = ProgressLedger(str(tmp_path))

@@ -16,8 +16,8 @@ from pathlib import Path
 import fastavro
 
 from connectors.avro_files import list_avro_files
-from connectors.publish import ensure_topic, publish_values
-from connectors.route_sinks import read_topic, topic_for
+from connectors.kafka.topics import ensure_topic, publish_values
+from connectors.sinks import read_topic, topic_for
 from newsbeam.broker import EmbeddedBroker
 from newsbeam.cli import main
 from schemas.encoding import decode_value
@@ -74,9 +74,9 @@ def streaming_writer(argv: list[str], delay: float = 0.0) -> None:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from connectors.kafka_options import KafkaOptions
-    from connectors.kafka_source import ReadFromKafka
-    from connectors.route_sinks import WriteRoutes
+    from connectors.kafka.options import KafkaOptions
+    from connectors.kafka.source import ReadFromKafka
+    from connectors.sinks import WriteRoutes
     from newsbeam.options import NewsbeamOptions
     from newsbeam.runners import resolve_runner
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from kafka import KafkaProducer
 
 from connectors.avro_files import list_avro_files, read_avro_records
-from connectors.publish import ensure_topic
+from connectors.kafka.topics import ensure_topic
 
 __all__ = ["REPO", "Audit", "CommittedOffsets", "LiveProducer", "PipelineRun", "article_value",
            "audit", "figures_dir", "new_topic", "publish", "run_args", "tail", "write_figures"]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.publish import ensure_topic
+from connectors.kafka.topics import ensure_topic
 
 from .harness import LiveProducer, PipelineRun, audit, run_args, tail, write_figures
 from .proxy import CuttableProxy, ProxiedBroker

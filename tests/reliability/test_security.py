@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from connectors.kafka_options import KafkaOptions
-from connectors.publish import ensure_topic
+from connectors.kafka.options import KafkaOptions
+from connectors.kafka.topics import ensure_topic
 from newsbeam.broker import free_port
 
 from .harness import REPO, PipelineRun, article_value, audit, publish, run_args, tail, write_figures

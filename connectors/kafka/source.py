@@ -1,6 +1,6 @@
 """The Kafka source: ``ReadFromKafka``, a pure-Python splittable DoFn on kafka-python.
 
-Impulse -> ``DiscoverPartitions`` (``connectors.kafka_discovery``) -> ``ReadPartitions``:
+Impulse -> ``DiscoverPartitions`` (``connectors.kafka.discovery``) -> ``ReadPartitions``:
 an SDF reading one ``PartitionRange`` per element with ``assign()`` (restriction = offset
 range ``[start, stop)``, ``stop`` unbounded when streaming), plus, when streaming, one
 ``PartitionWatch`` element that re-lists partitions and reads those added later.
@@ -26,17 +26,17 @@ from apache_beam.transforms.core import RestrictionProvider, WatermarkEstimatorP
 from apache_beam.utils.timestamp import MIN_TIMESTAMP, Duration, Timestamp
 from kafka.errors import KafkaError
 
-from connectors.kafka_discovery import (
+from connectors.kafka.discovery import (
     DiscoverPartitions,
     PartitionLister,
     PartitionWatch,
     WatchState,
     WatchTracker,
 )
-from connectors.kafka_positions import StopKind
-from connectors.kafka_ranges import UNBOUNDED, PartitionRange
-from connectors.kafka_reader import METRICS_NAMESPACE, PartitionReader
-from connectors.kafka_settings import KafkaSourceConfig
+from connectors.kafka.planning import UNBOUNDED, PartitionRange
+from connectors.kafka.positions import StopKind
+from connectors.kafka.reader import METRICS_NAMESPACE, PartitionReader
+from connectors.kafka.settings import KafkaSourceConfig
 from schemas.models import RawMessage
 
 __all__ = ["METRICS_NAMESPACE", "ReadFromKafka", "ReadPartitions", "ReadPartitionsUnbounded",
@@ -241,7 +241,7 @@ class ReadPartitionsUnbounded(ReadPartitions):
 class ReadFromKafka(beam.PTransform):
     """PBegin -> PCollection[RawMessage], event-timestamped by ``config.timestamp_policy``.
 
-    ``--kafka-io=xlang`` is handled by the graph with ``connectors.xlang_kafka`` instead.
+    ``--kafka-io=xlang`` is handled by the graph with ``connectors.kafka.xlang`` instead.
     """
 
     def __init__(self, config: KafkaSourceConfig, label: str | None = None) -> None:
@@ -264,11 +264,11 @@ class ReadFromKafka(beam.PTransform):
 def source_from_options(options) -> beam.PTransform:
     """The Kafka source the flags ask for: native ``ReadFromKafka`` or, with
     ``--kafka-io=xlang``, Beam's Java KafkaIO; both yield ``RawMessage``s."""
-    from connectors.kafka_options import KafkaOptions
+    from connectors.kafka.options import KafkaOptions
 
     kafka = options.view_as(KafkaOptions)
     config = kafka.source_config()
     if kafka.kafka_io == "xlang":
-        from connectors.xlang_kafka import XlangReadFromKafka
+        from connectors.kafka.xlang import XlangReadFromKafka
         return XlangReadFromKafka(config)
     return ReadFromKafka(config)

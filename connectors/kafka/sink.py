@@ -20,7 +20,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
 
-from connectors.kafka_settings import KafkaSinkConfig
+from connectors.kafka.settings import KafkaSinkConfig
 from schemas.failures import Stage, dead_letter
 from schemas.models import DeadLetter, Provenance
 
@@ -115,10 +115,10 @@ class WriteToKafka(beam.PTransform):
 def sink_from_options(options, default_topic: str) -> beam.PTransform:
     """The Kafka sink the flags ask for (native, or ``--kafka-io=xlang``); both take
     ``OutgoingRecord``s and return the ``DeadLetter``s (always empty with xlang)."""
-    from connectors.kafka_options import KafkaOptions
+    from connectors.kafka.options import KafkaOptions
 
     kafka = options.view_as(KafkaOptions)
     if kafka.kafka_io == "xlang":
-        from connectors.xlang_kafka import XlangWriteToKafka
+        from connectors.kafka.xlang import XlangWriteToKafka
         return XlangWriteToKafka(kafka.sink_config(), default_topic)
     return WriteToKafka(kafka.sink_config())

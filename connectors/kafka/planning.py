@@ -15,18 +15,23 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from connectors.kafka_positions import StartKind, StartPosition, StopKind, StopPosition
+from connectors.kafka.positions import (
+    PartitionFacts,
+    StartKind,
+    StartPosition,
+    StopKind,
+    StopPosition,
+    resolve_start,
+    resolve_stop,
+)
 
 __all__ = [
     "UNBOUNDED",
-    "PartitionFacts",
     "PartitionRange",
     "fetch_facts",
     "log_end_offsets",
     "offsets_for_time",
     "plan_ranges",
-    "resolve_start",
-    "resolve_stop",
 ]
 
 _log = logging.getLogger(__name__)
@@ -56,56 +61,6 @@ class PartitionRange:
     def describe(self) -> str:
         stop = "inf" if self.stop is None else self.stop
         return f"{self.topic}[{self.partition}]@[{self.start},{stop})"
-
-
-@dataclass(frozen=True)
-class PartitionFacts:
-    """What the broker says about one partition (``None``: not asked or unknown)."""
-
-    earliest: int = 0
-    end: int | None = None
-    committed: int | None = None
-    at_time: int | None = None
-
-
-def resolve_start(start: StartPosition, tp: tuple[str, int], facts: PartitionFacts, *,
-                  discovered_later: bool = False) -> int:
-    """The first offset to read. A partition found after the job started is new: reading
-    it from ``latest`` would skip what was written before discovery, so it starts from
-    its earliest offset instead."""
-    kind = start.kind
-    if kind is StartKind.OFFSETS:
-        if tp in start.offsets:
-            return max(start.offsets[tp], facts.earliest)
-        kind = start.fallback
-    elif kind is StartKind.COMMITTED:
-        if facts.committed is not None:
-            return max(facts.committed, facts.earliest)
-        kind = start.fallback
-    if kind is StartKind.TIMESTAMP:
-        return facts.at_time if facts.at_time is not None else _end(facts, tp)
-    if kind is StartKind.LATEST and not discovered_later:
-        return _end(facts, tp)
-    return facts.earliest
-
-
-def _end(facts: PartitionFacts, tp: tuple[str, int]) -> int:
-    if facts.end is None:
-        raise ValueError(f"log end of {tp} unknown")
-    return facts.end
-
-
-def resolve_stop(stop: StopPosition, tp: tuple[str, int],
-                 facts: PartitionFacts) -> tuple[int | None, int | None]:
-    """``(stop offset or None, stop time in ms or None)`` for one partition."""
-    if stop.kind is StopKind.OFFSETS:
-        # Partitions not listed are not read: the stop offsets name the replayed partitions.
-        return stop.offsets.get(tp, facts.earliest), None
-    if stop.kind is StopKind.NOW:
-        return _end(facts, tp), None
-    if stop.kind is StopKind.TIMESTAMP:
-        return None, stop.timestamp_ms
-    return None, None
 
 
 def plan_ranges(facts: Mapping[tuple[str, int], PartitionFacts], start: StartPosition,

@@ -22,8 +22,8 @@ from typing import Any
 
 import apache_beam as beam
 
-from connectors.kafka_positions import StartKind, StopKind, TimestampPolicy
-from connectors.kafka_settings import KafkaClientSettings, KafkaSinkConfig, KafkaSourceConfig
+from connectors.kafka.positions import StartKind, StopKind, TimestampPolicy
+from connectors.kafka.settings import KafkaClientSettings, KafkaSinkConfig, KafkaSourceConfig
 from schemas.models import DeadLetter, Provenance, ProvenanceKind, RawMessage
 
 __all__ = ["XlangReadFromKafka", "XlangWriteToKafka", "java_properties", "xlang_read_kwargs"]

@@ -17,8 +17,8 @@ import apache_beam as beam
 from apache_beam.io.iobase import RestrictionProgress, RestrictionTracker
 from kafka import KafkaConsumer, TopicPartition
 
-from connectors.kafka_ranges import PartitionRange, fetch_facts, plan_ranges
-from connectors.kafka_settings import KafkaSourceConfig
+from connectors.kafka.planning import PartitionRange, fetch_facts, plan_ranges
+from connectors.kafka.settings import KafkaSourceConfig
 
 __all__ = ["DiscoverPartitions", "PartitionLister", "PartitionWatch", "WatchState", "WatchTracker", "list_partitions",
            "new_consumer"]

@@ -4,7 +4,7 @@
 ``--sink kafka:TEMPLATE`` writes topic ``TEMPLATE`` with ``{route}`` replaced by the route,
 key = article (or dead-letter) id, value = Avro in single-object encoding (default) or the
 Confluent wire format (schema registered under ``<topic>-value``), through
-``connectors.kafka_sink.WriteToKafka``.
+``connectors.kafka.sink.WriteToKafka``.
 
 Nothing is lost at the sinks either: a record that cannot be encoded or delivered to Kafka
 becomes a ``DeadLetter`` (stage ``sink``) written to the ``dead_letter`` route of every
@@ -27,8 +27,8 @@ from kafka import KafkaConsumer, TopicPartition
 
 import schemas
 from connectors.avro_files import WriteAvroFiles
-from connectors.kafka_settings import KafkaSinkConfig
-from connectors.kafka_sink import OutgoingRecord, WriteToKafka
+from connectors.kafka.settings import KafkaSinkConfig
+from connectors.kafka.sink import OutgoingRecord, WriteToKafka
 from connectors.schema_registry import SchemaRegistryClient, SchemaRegistryError, value_subject
 from newsbeam.options import SinkSpec
 from schemas.encoding import (
@@ -157,7 +157,7 @@ def _auto_bounded(routed: beam.PCollection) -> bool:
     """
     if not routed.is_bounded:
         return False
-    from connectors.kafka_options import KafkaOptions
+    from connectors.kafka.options import KafkaOptions
 
     kafka = routed.pipeline._options.view_as(KafkaOptions)
     reads_kafka = bool(kafka.topics or kafka.topic_pattern)
@@ -230,7 +230,7 @@ class WriteRoutes(beam.PTransform):
     def _kafka_sink_config(self, routed: beam.PCollection) -> KafkaSinkConfig:
         if self._kafka_config is not None:
             return self._kafka_config
-        from connectors.kafka_options import KafkaOptions
+        from connectors.kafka.options import KafkaOptions
 
         return routed.pipeline._options.view_as(KafkaOptions).sink_config()
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from apache_beam.options.pipeline_options import PipelineOptions
 from kafka import KafkaConsumer, KafkaProducer
 
-from connectors.kafka_positions import TimestampPolicy, parse_start, parse_stop
-from connectors.kafka_settings import KafkaClientSettings, KafkaSinkConfig, KafkaSourceConfig
+from connectors.kafka.positions import TimestampPolicy, parse_start, parse_stop
+from connectors.kafka.settings import KafkaClientSettings, KafkaSinkConfig, KafkaSourceConfig
 
 __all__ = ["KafkaOptions"]
 

@@ -24,9 +24,9 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from connectors.kafka_discovery import new_consumer
-from connectors.kafka_positions import StopKind, TimestampPolicy
-from connectors.kafka_settings import KafkaSourceConfig
+from connectors.kafka.discovery import new_consumer
+from connectors.kafka.positions import StopKind, TimestampPolicy
+from connectors.kafka.settings import KafkaSourceConfig
 from schemas.models import Provenance, ProvenanceKind, RawMessage
 
 __all__ = ["METRICS_NAMESPACE", "PartitionReader", "ReadOutcome"]

@@ -2,20 +2,22 @@
 
 ``--start``/``--stop`` (and a replay's ``--from``/``--to``) are parsed here, once, into
 validated, frozen values: ``committed|earliest|latest|timestamp:ISO|offsets:...`` and
-``never|drained[:SECONDS]|now|timestamp:ISO|offsets:...``. Split from
-``kafka_settings`` (client properties and secrets), which carries them in the source
-config.
+``never|drained[:SECONDS]|now|timestamp:ISO|offsets:...``; and resolved here, per
+partition, against what the broker says of it (``PartitionFacts``) into offsets.
+``connectors.kafka.settings`` carries the parsed values in the source config.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
+    "PartitionFacts",
     "PartitionOffsets",
     "StartKind",
     "StartPosition",
@@ -24,7 +26,11 @@ __all__ = [
     "TimestampPolicy",
     "parse_offsets",
     "parse_start",
+    "parse_from",
     "parse_stop",
+    "parse_to",
+    "resolve_start",
+    "resolve_stop",
 ]
 
 
@@ -171,3 +177,75 @@ def parse_stop(text: str) -> StopPosition:
     if stop_kind is StopKind.OFFSETS:
         return StopPosition(kind=stop_kind, offsets=parse_offsets(arg))
     return StopPosition(kind=stop_kind)
+
+
+_START_KINDS = tuple(k.value for k in StartKind)
+_STOP_KINDS = ("now", "offsets", "timestamp")
+
+
+def parse_from(text: str) -> StartPosition:
+    """``--from``: an ISO-8601 time or epoch millis, ``earliest``, ``committed``,
+    ``timestamp:ISO`` or ``offsets:topic:partition=offset,...``."""
+    kind = text.strip().partition(":")[0].lower()
+    return parse_start(text if kind in _START_KINDS else f"timestamp:{text.strip()}")
+
+
+def parse_to(text: str) -> StopPosition:
+    """``--to``: an ISO-8601 time or epoch millis, ``now``, ``timestamp:ISO`` or
+    ``offsets:topic:partition=offset,...`` (exclusive). Never open-ended: a replay ends."""
+    kind = text.strip().partition(":")[0].lower()
+    if re.fullmatch(r"never|drained(:.*)?", text.strip().lower()):
+        raise ValueError(f"--to {text!r}: a replay needs an end (a time, now or offsets)")
+    return parse_stop(text if kind in _STOP_KINDS else f"timestamp:{text.strip()}")
+
+
+# ------------------------------------------------------------------ resolved per partition
+
+@dataclass(frozen=True)
+class PartitionFacts:
+    """What the broker says about one partition (``None``: not asked or unknown)."""
+
+    earliest: int = 0
+    end: int | None = None
+    committed: int | None = None
+    at_time: int | None = None
+
+
+def resolve_start(start: StartPosition, tp: tuple[str, int], facts: PartitionFacts, *,
+                  discovered_later: bool = False) -> int:
+    """The first offset to read. A partition found after the job started is new: reading
+    it from ``latest`` would skip what was written before discovery, so it starts from
+    its earliest offset instead."""
+    kind = start.kind
+    if kind is StartKind.OFFSETS:
+        if tp in start.offsets:
+            return max(start.offsets[tp], facts.earliest)
+        kind = start.fallback
+    elif kind is StartKind.COMMITTED:
+        if facts.committed is not None:
+            return max(facts.committed, facts.earliest)
+        kind = start.fallback
+    if kind is StartKind.TIMESTAMP:
+        return facts.at_time if facts.at_time is not None else _end(facts, tp)
+    if kind is StartKind.LATEST and not discovered_later:
+        return _end(facts, tp)
+    return facts.earliest
+
+
+def _end(facts: PartitionFacts, tp: tuple[str, int]) -> int:
+    if facts.end is None:
+        raise ValueError(f"log end of {tp} unknown")
+    return facts.end
+
+
+def resolve_stop(stop: StopPosition, tp: tuple[str, int],
+                 facts: PartitionFacts) -> tuple[int | None, int | None]:
+    """``(stop offset or None, stop time in ms or None)`` for one partition."""
+    if stop.kind is StopKind.OFFSETS:
+        # Partitions not listed are not read: the stop offsets name the replayed partitions.
+        return stop.offsets.get(tp, facts.earliest), None
+    if stop.kind is StopKind.NOW:
+        return _end(facts, tp), None
+    if stop.kind is StopKind.TIMESTAMP:
+        return None, stop.timestamp_ms
+    return None, None

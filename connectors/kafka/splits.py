@@ -16,7 +16,6 @@ exact stops, record -> ``RawMessage``) are the streaming source's own
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,47 +24,25 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from kafka import TopicPartition
 
-from connectors.kafka_discovery import list_partitions, new_consumer
-from connectors.kafka_positions import (
-    StartKind,
-    StartPosition,
-    StopKind,
-    StopPosition,
-    parse_start,
-    parse_stop,
-)
-from connectors.kafka_ranges import (
+from connectors.kafka.discovery import list_partitions, new_consumer
+from connectors.kafka.planning import (
     PartitionRange,
     fetch_facts,
     log_end_offsets,
     offsets_for_time,
     plan_ranges,
 )
-from connectors.kafka_reader import METRICS_NAMESPACE, PartitionReader
-from connectors.kafka_settings import KafkaSourceConfig
+from connectors.kafka.positions import (
+    StopKind,
+    StopPosition,
+)
+from connectors.kafka.reader import METRICS_NAMESPACE, PartitionReader
+from connectors.kafka.settings import KafkaSourceConfig
 
-__all__ = ["ReadSplits", "ReplayPlan", "parse_from", "parse_to", "plan_replay", "split_name"]
+__all__ = ["ReadSplits", "ReplayPlan", "plan_replay", "split_name"]
 
 _log = logging.getLogger(__name__)
 
-_START_KINDS = tuple(k.value for k in StartKind)
-_STOP_KINDS = ("now", "offsets", "timestamp")
-
-
-def parse_from(text: str) -> StartPosition:
-    """``--from``: an ISO-8601 time or epoch millis, ``earliest``, ``committed``,
-    ``timestamp:ISO`` or ``offsets:topic:partition=offset,...``."""
-    kind = text.strip().partition(":")[0].lower()
-    return parse_start(text if kind in _START_KINDS else f"timestamp:{text.strip()}")
-
-
-def parse_to(text: str) -> StopPosition:
-    """``--to``: an ISO-8601 time or epoch millis, ``now``, ``timestamp:ISO`` or
-    ``offsets:topic:partition=offset,...`` (exclusive). Never open-ended: a replay ends."""
-    kind = text.strip().partition(":")[0].lower()
-    if re.fullmatch(r"never|drained(:.*)?", text.strip().lower()):
-        raise ValueError(f"--to {text!r}: a replay needs an end (a time, now or offsets)")
-    return parse_stop(text if kind in _STOP_KINDS else f"timestamp:{text.strip()}")
 
 
 def split_name(split: PartitionRange) -> str:

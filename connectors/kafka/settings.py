@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from connectors.kafka_positions import StartPosition, StopPosition, TimestampPolicy
+from connectors.kafka.positions import StartPosition, StopPosition, TimestampPolicy
 
 __all__ = [
     "KafkaClientSettings",
