@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import apache_beam as beam
 from apache_beam import pvalue
-from kafka import KafkaConsumer, TopicPartition
 
 import schemas
 from connectors.avro_files import WriteAvroFiles
@@ -33,8 +31,6 @@ from connectors.schema_registry import SchemaRegistryClient, SchemaRegistryError
 from newsbeam.options import SinkSpec
 from schemas.encoding import (
     ENCODINGS,
-    SchemaSource,
-    decode_value,
     encode_confluent,
     encode_single_object,
 )
@@ -319,58 +315,3 @@ class _WriteInput(beam.PTransform):
 
     def expand(self, routed: beam.PCollection) -> dict[str, beam.PCollection]:
         return self._parent._write(routed, self._settings, self._config)
-
-
-# ---------------------------------------------------------------------------- reading back
-
-class TopicRecord(NamedTuple):
-    """One decoded message of a route topic."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    schema: str | None  # None: the value could not be decoded (record holds the error)
-    record: dict[str, Any]
-    headers: dict[str, bytes]
-
-
-def read_topic(bootstrap_servers: str, topic: str, *, registry: SchemaSource | None = None,
-               timeout_seconds: float = 30.0, **client_config: Any) -> Iterator[TopicRecord]:
-    """Every message of ``topic`` up to its current high watermark, decoded (either encoding).
-
-    Bounded by ``consumer.highwater()`` (known after a fetch), not ``end_offsets()``, which
-    some brokers (Tansu) answer stale; uses ``assign()``, no consumer group.
-    """
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
-                             group_id=None, **client_config)
-    try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise ValueError(f"topic {topic!r} does not exist on {bootstrap_servers}")
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        deadline = time.monotonic() + timeout_seconds
-        pending = set(tps)
-        while pending:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"reading {topic!r} did not reach the high watermark of "
-                                   f"{sorted(tp.partition for tp in pending)} within "
-                                   f"{timeout_seconds:.0f}s")
-            for batch in consumer.poll(timeout_ms=200).values():
-                for message in batch:
-                    try:
-                        name, record = decode_value(message.value or b"", registry)
-                    except ValueError as exc:  # not ours: reported, reading goes on
-                        name, record = None, {"error": f"{type(exc).__name__}: {exc}"}
-                    yield TopicRecord(message.topic, message.partition, message.offset,
-                                      message.key, name, record,
-                                      {k: v for k, v in message.headers or ()})
-            for tp in list(pending):
-                high = consumer.highwater(tp)
-                if high is not None and consumer.position(tp) >= high:
-                    pending.discard(tp)
-    finally:
-        consumer.close()
-

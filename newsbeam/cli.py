@@ -159,8 +159,8 @@ def _print_json(value: object) -> None:
 
 def _command_inspect(args: argparse.Namespace) -> int:
     from connectors.avro_files import list_avro_files, read_avro_records
+    from connectors.kafka.topics import read_topic
     from connectors.schema_registry import SchemaRegistryClient
-    from connectors.sinks import read_topic
 
     registry = SchemaRegistryClient(args.schema_registry_url) if args.schema_registry_url else None
     found = undecodable = 0

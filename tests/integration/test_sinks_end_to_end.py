@@ -13,8 +13,8 @@ import pytest
 from kafka import KafkaConsumer
 
 from connectors.article_files import expand_paths, iter_file_values
-from connectors.kafka.topics import ensure_topic, publish_values
-from connectors.sinks import read_topic, topic_for
+from connectors.kafka.topics import ensure_topic, publish_values, read_topic
+from connectors.sinks import topic_for
 from newsbeam.broker import EmbeddedBroker
 from newsbeam.cli import main
 from schemas.models import Article, DeadLetter

@@ -16,8 +16,8 @@ from pathlib import Path
 import fastavro
 
 from connectors.avro_files import list_avro_files
-from connectors.kafka.topics import ensure_topic, publish_values
-from connectors.sinks import read_topic, topic_for
+from connectors.kafka.topics import ensure_topic, publish_values, read_topic
+from connectors.sinks import topic_for
 from newsbeam.broker import EmbeddedBroker
 from newsbeam.cli import main
 from schemas.encoding import decode_value
