@@ -42,9 +42,7 @@ __all__ = [
     "ROUTE_HEADER",
     "SCHEMA_HEADER",
     "EncodeForKafka",
-    "TopicRecord",
     "WriteRoutes",
-    "read_topic",
     "topic_for",
 ]
 

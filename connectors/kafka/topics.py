@@ -1,4 +1,4 @@
-"""Publish message values to a topic: ``newsbeam produce``, the demo and the tests.
+"""Topics as a user meets them: create one, publish values to it, read one back decoded.
 
 Keys are the article id (or URL) so one article always lands on the same partition.
 """
