@@ -63,7 +63,9 @@ class SchemaSource(Protocol):
 
 
 def _fingerprint_of(schema: dict[str, Any]) -> bytes:
-    return bytes.fromhex(fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO"))[::-1]
+    """The spec's 8-byte little-endian CRC-64-AVRO fingerprint of the schema's Parsing
+    Canonical Form (fastavro's hex string already lists the bytes in that order)."""
+    return bytes.fromhex(fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO"))
 
 
 @cache
@@ -90,11 +92,15 @@ def history_schemas() -> tuple[tuple[str, int, str], ...]:
 def _known_fingerprints() -> dict[bytes, tuple[str, dict[str, Any]]]:
     """Fingerprint -> (schema name, parsed writer schema), history first, current last."""
     known: dict[bytes, tuple[str, dict[str, Any]]] = {}
-    for name, _, text in history_schemas():
-        schema = json.loads(text)
+    writers = [(name, json.loads(text)) for name, _, text in history_schemas()]
+    writers += [(name, schemas.load_schema(name)) for name in schemas.SCHEMA_NAMES]
+    for name, schema in writers:
+        fp = _fingerprint_of(schema)
+        # newsbeam 0.1.0 wrote the fingerprint byte-reversed (big-endian): still read what
+        # it wrote to its route topics; never written again.
+        known.setdefault(fp[::-1], (name, fastavro.parse_schema(schema)))
+    for name, schema in writers:
         known[_fingerprint_of(schema)] = (name, fastavro.parse_schema(schema))
-    for name in schemas.SCHEMA_NAMES:
-        known[schema_fingerprint(name)] = (name, schemas.parsed_schema(name))
     return known
 
 
@@ -158,7 +164,7 @@ def decode_single_object(payload: bytes, expected: str | None = None) -> tuple[s
     known = _known_fingerprints().get(payload[2:10])
     if known is None:
         raise UnknownSchemaFingerprint(
-            f"unknown Avro schema fingerprint {payload[2:10][::-1].hex()}; "
+            f"unknown Avro schema fingerprint {payload[2:10].hex()} (little-endian); "
             f"known: {sorted({name for name, _ in _known_fingerprints().values()})}"
         )
     name, writer = known

@@ -152,7 +152,7 @@ def test_a_reader_on_a_previous_schema_reads_current_records(name: str, version:
     out = io.BytesIO()
     fastavro.schemaless_writer(out, fastavro.parse_schema(copy.deepcopy(old)), old_datum)
     old_fingerprint = bytes.fromhex(fingerprint(to_parsing_canonical_form(old), "CRC-64-AVRO"))
-    message = b"\xc3\x01" + old_fingerprint[::-1] + out.getvalue()
+    message = b"\xc3\x01" + old_fingerprint + out.getvalue()  # little-endian, as the spec says
     decoded_name, datum = decode_single_object(message)
     assert decoded_name == name
     assert {k: datum[k] for k in old_fields} == old_datum
