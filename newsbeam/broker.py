@@ -20,7 +20,7 @@ from importlib import util as importlib_util
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["BrokerNotAvailable", "EmbeddedBroker", "find_tansu", "free_port"]
+__all__ = ["BrokerNotAvailable", "EmbeddedBroker", "die_with_parent", "find_tansu", "free_port"]
 
 _log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class EmbeddedBroker:
             stderr=subprocess.DEVNULL,
             env=env,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         self._wait_until_ready()
         _log.info("embedded broker started", extra={"bootstrap_servers": self.bootstrap_servers})
@@ -154,7 +154,7 @@ class EmbeddedBroker:
         self.stop()
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Linux: the broker gets SIGTERM when the process that started it dies, even by SIGKILL,
     so a killed test run or demo leaves no broker behind (a no-op elsewhere)."""
     try:
