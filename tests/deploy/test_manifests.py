@@ -397,9 +397,12 @@ def test_template_names_do_not_shadow_beam_options():
 
 def test_image_has_the_filesystems_the_deployments_write_to():
     """Workers write --output-dir through Beam's filesystems: s3:// needs the aws extra,
-    gs:// the gcp extra, installed in the SDK harness image."""
+    gs:// the gcp extra, installed in the SDK harness image (from requirements/lock-runtime.txt,
+    compiled from requirements/runtime.in)."""
     runs = " ".join(rest for op, rest in manifests.dockerfile(DEPLOY / "Dockerfile") if op == "RUN")
-    extras = set(re.search(r"apache-beam\[([\w,]+)\]", runs).group(1).split(","))
+    assert "-r requirements/lock-runtime.txt" in runs
+    runtime_in = (ROOT / "requirements" / "runtime.in").read_text()
+    extras = set(re.search(r"(?m)^apache-beam\[([\w,]+)\]", runtime_in).group(1).split(","))
     outputs = [_flag_value(manifests.flink_driver_argv(), "--output-dir"),
                str(manifests.dataflow_flags()["--parameters"]["output_dir"])]
     needed = {"s3": "aws", "gs": "gcp"}
