@@ -51,7 +51,6 @@ __all__ = [
     "list_avro_files",
     "read_avro_records",
     "shard_file_name",
-    "write_avro_file",
 ]
 
 _log = logging.getLogger(__name__)
@@ -59,14 +58,6 @@ TMP_DIR = ".tmp"
 CODECS = ("null", "deflate", "snappy", "zstandard", "bzip2", "xz")
 _SHARD_PATTERN = "part-?????-of-?????.avro"
 STALE_TEMPORARY_SECONDS = 3600.0  # a temporary file this old belongs to a dead writer
-
-
-def write_avro_file(path: str, schema_name: str, records: Iterable[dict[str, Any]],
-                    codec: str = "deflate") -> None:
-    """Write a complete container file at ``path`` (any Beam filesystem)."""
-    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        fastavro.writer(handle, schemas.parsed_schema(schema_name), records, codec=codec,
-                        metadata={"newsbeam.schema": schema_name})
 
 
 def list_avro_files(root: str) -> list[str]:

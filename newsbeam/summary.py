@@ -39,12 +39,6 @@ class RunSummary:
         body = "\n".join(f"{name:<{width}}  {value:>9}" for name, value in rows)
         return f"{line}\n{body}\n{line}"
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"records_in": self.records_in, "routes": self.routes,
-                "duplicates": self.duplicates, "dead_letters": self.dead_letters,
-                "boilerplate_lines_removed": self.boilerplate_lines_removed,
-                "boilerplate_chars_removed": self.boilerplate_chars_removed}
-
 
 def _counter(result: Any, namespace: str, name: str) -> int:
     counters = result.metrics().query(

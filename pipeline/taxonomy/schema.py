@@ -139,12 +139,6 @@ class Taxonomy(_Spec):
                 raise ValueError(f"{lang.language}.yaml uses unknown tags {sorted(unknown)}")
         return self
 
-    def with_thresholds(self, thresholds: dict[str, float]) -> Taxonomy:
-        """A copy with some tags' thresholds replaced (for tuning)."""
-        tags = {name: spec.model_copy(update={"threshold": thresholds.get(name, spec.threshold)})
-                for name, spec in self.tags.items()}
-        return self.model_copy(update={"tags": tags})
-
 
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader that refuses a key given twice (YAML would silently keep the last)."""

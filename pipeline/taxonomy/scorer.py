@@ -73,10 +73,6 @@ class TopicTagger:
                     merged[key] = e
         self._fallback = TermMatcher(merged.values())  # every language's terms
 
-    @property
-    def languages(self) -> list[str]:
-        return sorted(self._matchers)
-
     def matcher_for(self, language: str) -> TermMatcher:
         code = _ALIASES.get(language, language)
         return self._matchers.get(code) or self._fallback

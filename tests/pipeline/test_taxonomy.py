@@ -78,7 +78,7 @@ def test_adding_a_language_is_adding_a_file(tmp_path: Path) -> None:
     _write(tmp_path, TAGS_OK, it="language: it\ntags:\n  energy:\n    terms:\n"
                                  "      petrolio: 3\n      \"*elettric*\": 3\n")
     tagger = TopicTagger(load_taxonomy(tmp_path))
-    assert tagger.languages == ["it"]
+    assert list(tagger.taxonomy.languages) == ["it"]
     result = tagger.tag("Prezzo del petrolio", "La rete idroelettrica e il petrolio.", "it")
     assert [t.tag for t in result] == ["energy"]
 
