@@ -1,10 +1,11 @@
 """Topic tagging quality on the development set: P/R/F1 per tag, macro-F1 per language.
 
-    .venv/bin/python bench/eval_topics.py                 # shipped thresholds
-    .venv/bin/python bench/eval_topics.py --tune          # + best thresholds and 5-fold CV
-    .venv/bin/python bench/eval_topics.py --errors        # list the misses (ids only)
+    .venv/bin/python -m bench.eval_topics             # shipped thresholds
+    .venv/bin/python -m bench.eval_topics --tune      # + best thresholds and 5-fold CV
+    .venv/bin/python -m bench.eval_topics --errors    # list the misses (ids only)
 
 The language comes from ``pipeline.language`` (as in the pipeline), unless ``--gold-lang``.
+The measuring itself (counts, tuning, cross-validation) is ``bench.topic_evaluation``.
 Reads ``../shared/eval/topics_dev.jsonl`` (licensed: never copy it into the repository).
 """
 
@@ -14,9 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipeline.language import LanguageDetector
-from pipeline.taxonomy import TopicTagger
-from pipeline.taxonomy.evaluation import (
+from bench.topic_evaluation import (
     Counts,
     cross_validate,
     evaluate,
@@ -25,6 +24,8 @@ from pipeline.taxonomy.evaluation import (
     score_items,
     tune_thresholds,
 )
+from pipeline.language import LanguageDetector
+from pipeline.taxonomy import TopicTagger
 from schemas.routes import TAGS
 
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "eval" / "topics_dev.jsonl"

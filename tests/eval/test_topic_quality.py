@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.language import LanguageDetector
-from pipeline.taxonomy import TopicTagger
-from pipeline.taxonomy.evaluation import (
+from bench.topic_evaluation import (
     evaluate,
     load_items,
     macro_f1_by_language,
     score_items,
 )
+from pipeline.language import LanguageDetector
+from pipeline.taxonomy import TopicTagger
 from schemas.routes import TAGS
 
 EVAL_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "eval"

@@ -4,7 +4,8 @@ threshold tuning and cross-validation.
 Items follow ``topics_dev.jsonl`` (``id, lang, title, text, gold_topics, gold``); a tag is
 scored on an item only when the item lists it in ``gold.assessed`` or
 ``gold.assessed_topics`` (single-label sources vouch for one tag only). The data is read
-from wherever the caller points; nothing from it is stored in the package.
+from wherever the caller points; nothing from it is stored in the repository. Used by
+``bench/eval_topics.py`` and ``tests/eval/test_topic_quality.py``; the pipeline never imports it.
 """
 
 from __future__ import annotations
