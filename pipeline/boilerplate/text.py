@@ -1,8 +1,10 @@
 """Text-mode cleaning: a line classifier that keeps the article and nothing else.
 
 Three passes, each removal tagged with a reason (the record's audit trail):
-1. known chrome by pattern (``patterns.yaml``), learned per-site chrome, captions and
-   source lines (harvested first), and headline lists after related-content headings;
+1. ``LINE_RULES``, a table of named rules applied in order (the first with a verdict
+   decides the line): known chrome by pattern (``patterns.yaml``), learned per-site
+   chrome, captions and source lines (harvested first), and headline lists after
+   related-content headings; their limits are ``Thresholds`` (``LIMITS``);
 2. jusText-style features (length, stopword density) classify what is left as
    ``good`` prose or ``short``/``low``-density lines;
 3. context: short lines between good paragraphs stay (sub-headings, quotes), short
@@ -12,8 +14,9 @@ Three passes, each removal tagged with a reason (the record's audit trail):
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 from pipeline.boilerplate.context import is_good, revise_extracted, revise_text
@@ -28,13 +31,37 @@ from pipeline.boilerplate.rules import Rules, load_rules
 from pipeline.boilerplate.site_chrome import line_key
 from schemas.models import BoilerplateStats
 
-__all__ = ["LineDecision", "Mode", "TextCleaning", "clean_text"]
+__all__ = ["KEEP", "LIMITS", "LINE_RULES", "LineDecision", "LineRule", "Mode", "TextCleaning",
+           "Thresholds", "clean_text"]
 
 Mode = Literal["text", "extracted"]
 
-_CAPTION_MAX = 400
-_PATTERN_MAX = 1200
+@dataclass(frozen=True)
+class Thresholds:
+    """The line rules' limits, in characters unless named otherwise."""
+
+    pattern_max_chars: int = 1200  # longer lines are prose, never matched against patterns
+    caption_max_chars: int = 400
+    caption_after_image_max_chars: int = 300  # a line after an image, not ending in "|"
+    teaser_max_chars: int = 300
+    related_heading_max_chars: int = 80
+    dateline_max_chars: int = 80
+    dateline_max_stop_density: float = 0.15
+    dateline_max_alpha_words: int = 5
+    duplicate_min_chars: int = 30
+    shouted_min_words: int = 7
+    shouted_max_chars: int = 200
+    shouted_min_letters: int = 20
+    shouted_upper_share: float = 0.95
+    prose_min_chars: int = 200  # a related-content list ends at a paragraph this long
+    prose_min_chars_no_space: int = 100  # ... or this long in scripts without spaces
+
+
+LIMITS = Thresholds()
 _TABLE_ROW = re.compile(r"\|.*\|")
+
+#: A rule's verdict that decides the line stays: no later rule sees it.
+KEEP = ""
 
 
 @dataclass(frozen=True)
@@ -74,21 +101,184 @@ class TextCleaning:
             chars_removed=sum(len(d.text) for d in self.removed), reasons=reasons)
 
 
+@dataclass
+class _Scan:
+    """What the rules know about the document and the lines above the current one."""
+
+    rules: Rules
+    site_chrome: Collection[int]
+    title_key: str | None
+    captions: list[str] = field(default_factory=list)
+    source_url: str | None = None
+    after_image: bool = False  # this line is an image
+    prev_image: bool = False  # the line above was an image
+    in_related: bool = False  # inside a related-content list
+    prose_above: bool = False  # a good line came before: a title match here is prose
+    seen: set[str] = field(default_factory=set)  # kept lines so far, case-folded
+
+
+@dataclass
+class _Line:
+    text: str
+    f: LineFeatures
+    good: bool
+    rules: Rules
+
+    @cached_property
+    def folded(self) -> str:
+        return self.text.casefold()
+
+    @cached_property
+    def pattern(self) -> str | None:
+        """The chrome pattern's reason for this line (``patterns.yaml``), if any."""
+        if self.f.chars > LIMITS.pattern_max_chars:
+            return None
+        return self.rules.chrome_reason(self.text)
+
+
+def _table_row(line: _Line, scan: _Scan) -> str | None:
+    # A table the extractor kept is content; the context pass skips it too.
+    return KEEP if _TABLE_ROW.fullmatch(line.text) else None
+
+
+def _source(line: _Line, scan: _Scan) -> str | None:
+    is_source, url = source_url_of(line.text, scan.rules)
+    if not is_source:
+        return None
+    scan.source_url = scan.source_url or url
+    return "source"
+
+
+def _related_list(line: _Line, scan: _Scan) -> str | None:
+    """Inside a related-content list every line goes, until prose starts again."""
+    if not scan.in_related:
+        return None
+    if _leaves_related(line.f, line.good):
+        scan.in_related = False
+        return None
+    chrome = None
+    if line.f.chars <= LIMITS.pattern_max_chars and not scan.rules.is_related_heading(line.text):
+        chrome = line.pattern
+    return chrome if chrome not in (None, "image") else "related"
+
+
+def _site_chrome(line: _Line, scan: _Scan) -> str | None:
+    if scan.site_chrome and line_key(line.text) in scan.site_chrome:
+        return "site_chrome"
+    return None
+
+
+def _image(line: _Line, scan: _Scan) -> str | None:
+    if line.pattern != "image":
+        return None
+    scan.after_image = True
+    return "image"
+
+
+def _caption(line: _Line, scan: _Scan) -> str | None:
+    f = line.f
+    if f.chars > LIMITS.caption_max_chars:
+        return None
+    below_image = scan.prev_image and (
+        line.text.endswith("|") or f.chars <= LIMITS.caption_after_image_max_chars)
+    if not (below_image or scan.rules.has_caption_credit(line.text)):
+        return None
+    caption = clean_caption(line.text)
+    if caption:
+        scan.captions.append(caption)
+    return "caption"
+
+
+def _pattern(line: _Line, scan: _Scan) -> str | None:
+    return line.pattern  # the pattern's own reason: "share", "newsletter", ...
+
+
+def _shouted(line: _Line, scan: _Scan) -> str | None:
+    return "teaser" if _shouted_teaser(line.text, line.f) else None
+
+
+def _teaser(line: _Line, scan: _Scan) -> str | None:
+    if line.f.chars <= LIMITS.teaser_max_chars and scan.rules.teaser.match(line.text):
+        return "teaser"
+    return None
+
+
+def _related_heading(line: _Line, scan: _Scan) -> str | None:
+    if line.f.chars <= LIMITS.related_heading_max_chars and scan.rules.is_related_heading(
+            line.text):
+        scan.in_related = True
+        return "related"
+    return None
+
+
+def _title(line: _Line, scan: _Scan) -> str | None:
+    if scan.title_key and line.folded == scan.title_key and not scan.prose_above:
+        return "title"
+    return None
+
+
+def _dateline(line: _Line, scan: _Scan) -> str | None:
+    f = line.f
+    if f.chars <= LIMITS.dateline_max_chars and f.has_date and not f.sentence_end and (
+            f.stop_density < LIMITS.dateline_max_stop_density
+            or f.alpha_words <= LIMITS.dateline_max_alpha_words):
+        return "dateline"
+    return None
+
+
+def _duplicate(line: _Line, scan: _Scan) -> str | None:
+    if line.f.chars >= LIMITS.duplicate_min_chars and line.folded in scan.seen:
+        return "duplicate"
+    return None
+
+
+@dataclass(frozen=True)
+class LineRule:
+    """One step of the first pass: ``decide`` returns the removal reason, ``KEEP``, or
+    ``None`` to leave the line to the next rule. ``name`` is the reason it records (for
+    ``pattern``, the matched pattern's own reason; for ``table_row``, none: it keeps)."""
+
+    name: str
+    decide: Callable[[_Line, _Scan], str | None]
+
+
+#: The first pass, in order: the first rule with a verdict decides the line.
+LINE_RULES: tuple[LineRule, ...] = (
+    LineRule("table_row", _table_row),
+    LineRule("source", _source),
+    LineRule("related", _related_list),
+    LineRule("site_chrome", _site_chrome),
+    LineRule("image", _image),
+    LineRule("caption", _caption),
+    LineRule("pattern", _pattern),
+    LineRule("teaser", _shouted),
+    LineRule("teaser", _teaser),
+    LineRule("related", _related_heading),
+    LineRule("title", _title),
+    LineRule("dateline", _dateline),
+    LineRule("duplicate", _duplicate),
+)
+
+
 def _shouted_teaser(line: str, f: LineFeatures) -> bool:
     """An all-caps line of several words that is not a sentence: a link to another story.
 
     News sites set inline "related story" links in capitals between paragraphs
     ("SEAN SPICER ELIMINATED FROM ..."); sub-headings in capitals are rarer and shorter.
     """
-    if f.n_words < 7 or f.sentence_end or f.chars > 200:
+    if (f.n_words < LIMITS.shouted_min_words or f.sentence_end
+            or f.chars > LIMITS.shouted_max_chars):
         return False
     letters = [c for c in line if c.isalpha()]
-    return len(letters) >= 20 and sum(c.isupper() for c in letters) >= 0.95 * len(letters)
+    return (len(letters) >= LIMITS.shouted_min_letters
+            and sum(c.isupper() for c in letters) >= LIMITS.shouted_upper_share * len(letters))
 
 
 def _leaves_related(f: LineFeatures, good: bool) -> bool:
     """A paragraph long enough that it is prose again, not a headline teaser."""
-    return good and f.sentence_end and (f.chars >= 200 or (f.no_space_script and f.chars >= 100))
+    return good and f.sentence_end and (
+        f.chars >= LIMITS.prose_min_chars
+        or (f.no_space_script and f.chars >= LIMITS.prose_min_chars_no_space))
 
 
 def clean_text(text: str, *, title: str | None = None,
@@ -105,74 +295,19 @@ def clean_text(text: str, *, title: str | None = None,
     feats = [line_features(line, stoplist) for line in lines]
     good = [is_good(f, mode) for f in feats]
     reasons: list[str | None] = [None] * len(lines)
-    captions: list[str] = []
-    source_url: str | None = None
-    title_key = normalise_line(title).casefold() if title else None
-
-    after_image = False
-    in_related = False
-    seen: set[str] = set()
-    prose_seen = False  # a good line came before: a title match further down is prose
-    for i, (line, f) in enumerate(zip(lines, feats, strict=True)):
-        prev_image, after_image = after_image, False
-        prose_above, prose_seen = prose_seen, prose_seen or good[i]
-        folded = line.casefold()
-        if _TABLE_ROW.fullmatch(line):
-            continue  # a table the extractor kept is content; the context pass skips it
-        is_source, url = source_url_of(line, rules)
-        if is_source:
-            reasons[i] = "source"
-            source_url = source_url or url
-            continue
-        if in_related:
-            if _leaves_related(f, good[i]):
-                in_related = False
-            else:
-                chrome = None
-                if f.chars <= _PATTERN_MAX and not rules.is_related_heading(line):
-                    chrome = rules.chrome_reason(line)
-                reasons[i] = chrome if chrome not in (None, "image") else "related"
-                continue
-        if site_chrome and line_key(line) in site_chrome:
-            reasons[i] = "site_chrome"
-            continue
-        chrome = rules.chrome_reason(line) if f.chars <= _PATTERN_MAX else None
-        if chrome == "image":
-            reasons[i] = "image"
-            after_image = True
-            continue
-        if f.chars <= _CAPTION_MAX and (
-                (prev_image and (line.endswith("|") or f.chars <= 300))
-                or rules.has_caption_credit(line)):
-            reasons[i] = "caption"
-            caption = clean_caption(line)
-            if caption:
-                captions.append(caption)
-            continue
-        if chrome is not None:
-            reasons[i] = chrome
-            continue
-        if _shouted_teaser(line, f):
-            reasons[i] = "teaser"
-            continue
-        if f.chars <= 300 and rules.teaser.match(line):
-            reasons[i] = "teaser"
-            continue
-        if f.chars <= 80 and rules.is_related_heading(line):
-            reasons[i] = "related"
-            in_related = True
-            continue
-        if title_key and folded == title_key and not prose_above:
-            reasons[i] = "title"
-            continue
-        if f.chars <= 80 and f.has_date and not f.sentence_end and (
-                f.stop_density < 0.15 or f.alpha_words <= 5):
-            reasons[i] = "dateline"
-            continue
-        if f.chars >= 30 and folded in seen:
-            reasons[i] = "duplicate"
-            continue
-        seen.add(folded)
+    scan = _Scan(rules=rules, site_chrome=site_chrome,
+                 title_key=normalise_line(title).casefold() if title else None)
+    for i, (text_line, f) in enumerate(zip(lines, feats, strict=True)):
+        line = _Line(text_line, f, good[i], rules)
+        scan.prev_image, scan.after_image = scan.after_image, False
+        for rule in LINE_RULES:
+            verdict = rule.decide(line, scan)
+            if verdict is not None:
+                reasons[i] = verdict or None
+                break
+        else:
+            scan.seen.add(line.folded)
+        scan.prose_above = scan.prose_above or line.good
 
     tables = [bool(_TABLE_ROW.fullmatch(line)) for line in lines]
     if mode == "text":
@@ -181,8 +316,8 @@ def clean_text(text: str, *, title: str | None = None,
         revise_extracted(reasons, feats, good, tables)
     headline = _headline(lines, reasons, good, feats, mode)
     decisions = tuple(LineDecision(line, r) for line, r in zip(lines, reasons, strict=True))
-    return TextCleaning(decisions=decisions, captions=tuple(captions),
-                        source_url=source_url, headline=headline)
+    return TextCleaning(decisions=decisions, captions=tuple(scan.captions),
+                        source_url=scan.source_url, headline=headline)
 
 
 def _headline(lines: list[str], reasons: list[str | None], good: list[bool],
