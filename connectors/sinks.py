@@ -4,31 +4,47 @@
 ``--sink kafka:TEMPLATE`` writes topic ``TEMPLATE`` with ``{route}`` replaced by the route,
 key = article (or dead-letter) id, value = Avro in single-object encoding (default) or the
 Confluent wire format (schema registered under ``<topic>-value``), through
-``connectors.kafka.sink.WriteToKafka``.
+``connectors.kafka.sink.WriteToKafka`` (or Java KafkaIO with ``kafka_io="xlang"``).
+
+``WriteRoutes`` takes one ``SinkSettings``, made and validated once by the app; the sinks
+never read ``PipelineOptions``. Each sink kind is a class in ``SINK_KINDS``; a sink's steps
+are labelled by its identity (``Avro[out]``, ``Kafka[articles.{route}]``), never by its
+position, so reordering ``--sink`` flags keeps every step name (Dataflow and Flink match
+steps by name when a streaming job is updated).
 
 Nothing is lost at the sinks either: a record that cannot be encoded or delivered to Kafka
 becomes a ``DeadLetter`` (stage ``sink``) written to the ``dead_letter`` route of every
-file sink; with no file sink, to the ``dead_letter`` topic; and if even that fails, the
-bundle fails, so the source never commits the input and it is read again.
+file sink; with no file sink, to the ``dead_letter`` topic of the Kafka sink that failed;
+and if even that fails, the bundle fails, so the source never commits the input and it is
+read again.
+
+No Flatten on an unbounded input: on Beam's FnApiRunner (our DirectRunner) a Flatten is a
+stage boundary, and a stage after it never runs while an unbounded read goes on. In the
+streaming layout each input PCollection (articles, each stage's dead letters) and each
+failure stream therefore gets its own writers; the bounded layout merges them, so each
+route folder has one set of deterministic shards.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Sequence
+import posixpath
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar, NamedTuple
 
 import apache_beam as beam
 from apache_beam import pvalue
 
 import schemas
-from connectors.avro_files import WriteAvroFiles
+from connectors.avro_files import CODECS, WriteAvroFiles
 from connectors.kafka.settings import KafkaSinkConfig
 from connectors.kafka.sink import OutgoingRecord, WriteToKafka
+from connectors.kafka.xlang import XlangWriteToKafka
 from connectors.schema_registry import SchemaRegistryClient, SchemaRegistryError, value_subject
-from newsbeam.options import SinkSpec
 from schemas.encoding import (
     ENCODINGS,
     encode_confluent,
@@ -39,10 +55,18 @@ from schemas.models import DeadLetter, Provenance
 from schemas.routes import RoutedRecord, route_dead_letter
 
 __all__ = [
+    "KAFKA_IO_KINDS",
     "ROUTE_HEADER",
     "SCHEMA_HEADER",
+    "SINK_KINDS",
+    "AvroSink",
     "EncodeForKafka",
+    "KafkaSink",
+    "Sink",
+    "SinkSettings",
+    "SinkSpec",
     "WriteRoutes",
+    "parse_sink",
     "topic_for",
 ]
 
@@ -50,12 +74,233 @@ _log = logging.getLogger(__name__)
 
 ROUTE_HEADER = "newsbeam.route"
 SCHEMA_HEADER = "newsbeam.schema"
+KAFKA_IO_KINDS = ("native", "xlang")
 _FAILED = "failed"
+
+
+class SinkSpec(NamedTuple):
+    """``avro:DIR`` or ``kafka:TOPIC_TEMPLATE`` (``{route}`` expands to the route name)."""
+
+    kind: str
+    target: str
+
+
+def parse_sink(text: str) -> SinkSpec:
+    """``--sink`` text -> ``SinkSpec``, or ``ValueError`` showing the accepted forms."""
+    kind, sep, target = text.partition(":")
+    if not sep or kind not in SINK_KINDS or not target:
+        raise ValueError(
+            f"bad --sink {text!r}: use avro:DIR (e.g. avro:./out, gs://bucket/news) or "
+            "kafka:TOPIC_TEMPLATE (e.g. kafka:articles.{route})")
+    if kind == "kafka" and "{route}" not in target:
+        raise ValueError(
+            f"bad --sink {text!r}: the Kafka topic template needs {{route}}, e.g. articles.{{route}}")
+    return SinkSpec(kind, target)
 
 
 def topic_for(template: str, route: str) -> str:
     """``articles.{route}`` -> ``articles.energy``."""
     return template.replace("{route}", route)
+
+
+@dataclass(frozen=True)
+class SinkSettings:
+    """Everything the sinks need, explicit; validated when made (``ValueError`` says what
+    to pass). ``bounded`` is the file layout (``connectors.avro_files``), chosen by the app:
+    deterministic shards (bounded inputs only) or per-bundle streaming files. ``kafka`` is
+    the producer config, needed only with a Kafka sink; ``kafka_io`` picks its writer."""
+
+    sinks: tuple[SinkSpec, ...]
+    bounded: bool
+    avro_codec: str = "deflate"
+    value_encoding: str = "single-object"
+    schema_registry_url: str | None = None
+    file_window_seconds: float = 60.0
+    max_file_bytes: int = 64 * 1024 * 1024
+    file_shards: int = 4
+    kafka: KafkaSinkConfig | None = None
+    kafka_io: str = "native"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sinks", tuple(SinkSpec(*spec) for spec in self.sinks))
+        if not self.sinks:
+            raise ValueError("no sink given: pass --sink avro:DIR and/or --sink kafka:TEMPLATE")
+        if self.avro_codec not in CODECS:
+            raise ValueError(f"unknown --avro-codec {self.avro_codec!r}; choose one of {CODECS}")
+        if self.value_encoding not in ENCODINGS:
+            raise ValueError(f"unknown --value-encoding {self.value_encoding!r}; choose one of "
+                             f"{ENCODINGS}")
+        if self.kafka_io not in KAFKA_IO_KINDS:
+            raise ValueError(f"unknown --kafka-io {self.kafka_io!r}; choose one of "
+                             f"{KAFKA_IO_KINDS}")
+        if self.file_window_seconds < 0:
+            raise ValueError("--file-window-seconds must be >= 0 (0: keep the input's windows)")
+        if self.max_file_bytes < 1024:
+            raise ValueError("--max-file-bytes must be at least 1024")
+        if not 1 <= self.file_shards <= 99999:
+            raise ValueError(f"--file-shards must be between 1 and 99999, got {self.file_shards}")
+        labels: dict[str, SinkSpec] = {}
+        for spec in self.sinks:
+            if spec.kind not in SINK_KINDS:
+                raise ValueError(f"unknown sink kind {spec.kind!r}: use "
+                                 f"{' or '.join(f'{k}:...' for k in SINK_KINDS)}")
+            sink = SINK_KINDS[spec.kind](spec.target, self)  # checks its own settings
+            if sink.label in labels:
+                raise ValueError(f"--sink {spec.kind}:{spec.target} and "
+                                 f"{labels[sink.label].kind}:{labels[sink.label].target} are "
+                                 "the same sink; give each sink once")
+            labels[sink.label] = spec
+
+    def build(self) -> list[Sink]:
+        """The sinks, in ``SINK_KINDS`` order (failure producers before failure stores)."""
+        return [SINK_KINDS[kind](spec.target, self) for kind in SINK_KINDS
+                for spec in self.sinks if spec.kind == kind]
+
+
+def _label_part(text: str) -> str:
+    """A target as part of a step label: Beam nests labels at ``/``, so ``/`` becomes ``|``."""
+    return text.replace("/", "|")
+
+
+class Sink(ABC):
+    """One ``--sink``: knows its identity (the step label) and how to write.
+
+    ``write`` applies this sink's steps to the routed records and returns the sink's own
+    failures (``DeadLetter`` PCollections by name) for the sinks that store failures
+    (``stores_failures``); ``failures`` are the ones earlier sinks returned.
+    """
+
+    kind: ClassVar[str]
+    stores_failures: ClassVar[bool] = False
+
+    def __init__(self, target: str, settings: SinkSettings) -> None:
+        self.target = target
+        self.settings = settings
+
+    @property
+    def identity(self) -> str:
+        return self.target
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind.capitalize()}[{_label_part(self.identity)}]"
+
+    @abstractmethod
+    def write(self, routed: beam.PCollection, failures: Mapping[str, beam.PCollection], *,
+              failures_stored: bool) -> dict[str, beam.PCollection]:
+        """``failures_stored``: some sink of this run stores failures (a file sink)."""
+
+
+class AvroSink(Sink):
+    """``avro:DIR``: the records, and every other sink's failures in ``dead_letter``."""
+
+    kind = "avro"
+    stores_failures = True
+
+    @property
+    def identity(self) -> str:
+        if "://" in self.target:
+            return self.target.rstrip("/")
+        return posixpath.normpath(self.target)
+
+    def write(self, routed: beam.PCollection, failures: Mapping[str, beam.PCollection], *,
+              failures_stored: bool) -> dict[str, beam.PCollection]:
+        _ = {"records": routed, **failures} | self.label >> _WriteFiles(self.target, self.settings)
+        return {}
+
+
+class _WriteFiles(beam.PTransform):
+    """``{"records": RoutedRecords, name: DeadLetters...}`` -> Avro files under one folder."""
+
+    def __init__(self, output_dir: str, settings: SinkSettings) -> None:
+        super().__init__()
+        self._output_dir = output_dir
+        self._settings = settings
+
+    def _files(self) -> WriteAvroFiles:
+        s = self._settings
+        return WriteAvroFiles(self._output_dir, codec=s.avro_codec, bounded=s.bounded,
+                              shards=s.file_shards, window_seconds=s.file_window_seconds,
+                              max_file_bytes=s.max_file_bytes)
+
+    def expand(self, inputs: dict[str, beam.PCollection]) -> None:
+        failures = {name: pcoll for name, pcoll in inputs.items() if name != "records"}
+        routed_failures = {name: failed | f"Route{name}" >> beam.Map(route_dead_letter)
+                           for name, failed in sorted(failures.items())}
+        if self._settings.bounded and routed_failures:  # one sharded writer per route folder
+            records = ([inputs["records"], *routed_failures.values()]
+                       | "WithSinkFailures" >> beam.Flatten())
+            _ = records | "WriteAvroFiles" >> self._files()
+            return
+        _ = inputs["records"] | "WriteAvroFiles" >> self._files()
+        for name, routed in routed_failures.items():
+            _ = routed | f"Write{name}" >> self._files()
+
+
+class KafkaSink(Sink):
+    """``kafka:TEMPLATE``: encode each record for its route's topic, produce it; the
+    records that cannot be encoded or delivered are returned as failures. When no file
+    sink stores them, they go to this sink's own ``dead_letter`` topic, and if that fails
+    too the bundle fails (``_RefuseLossFn``)."""
+
+    kind = "kafka"
+
+    def __init__(self, target: str, settings: SinkSettings) -> None:
+        super().__init__(target, settings)
+        if "{route}" not in target:
+            raise ValueError(f"Kafka topic template {target!r} needs {{route}}, "
+                             "e.g. --sink kafka:articles.{route}")
+        if settings.kafka is None:
+            raise ValueError(f"--sink kafka:{target} needs the Kafka producer config "
+                             "(SinkSettings.kafka, from --bootstrap-servers/--kafka-property)")
+        if settings.value_encoding == "confluent" and not settings.schema_registry_url:
+            raise ValueError("--value-encoding confluent needs --schema-registry-url URL")
+
+    def encoder(self) -> EncodeForKafka:
+        return EncodeForKafka(self.target, self.settings.value_encoding,
+                              self.settings.schema_registry_url)
+
+    def writer(self) -> beam.PTransform:
+        """``OutgoingRecord``s -> undelivered ``DeadLetter``s (always none with xlang,
+        whose failures fail the bundle instead)."""
+        assert self.settings.kafka is not None
+        if self.settings.kafka_io == "xlang":
+            return XlangWriteToKafka(self.settings.kafka, topic_for(self.target, "dead_letter"))
+        return WriteToKafka(self.settings.kafka)
+
+    def write(self, routed: beam.PCollection, failures: Mapping[str, beam.PCollection], *,
+              failures_stored: bool) -> dict[str, beam.PCollection]:
+        return routed | self.label >> _PublishRecords(self, keep_failures=not failures_stored)
+
+
+class _PublishRecords(beam.PTransform):
+    def __init__(self, sink: KafkaSink, *, keep_failures: bool) -> None:
+        super().__init__()
+        self._sink = sink
+        self._keep_failures = keep_failures
+
+    def expand(self, routed: beam.PCollection) -> dict[str, beam.PCollection]:
+        encoded = routed | "EncodeForKafka" >> self._sink.encoder()
+        undelivered = encoded["records"] | "WriteToKafka" >> self._sink.writer()
+        failures = {f"{self._sink.label}EncodeFailures": encoded["failed"],
+                    f"{self._sink.label}DeliveryFailures": undelivered}
+        if not self._keep_failures:
+            return failures
+        # No file sink: the failures go to the dead-letter topic; failing that, the
+        # bundle fails (the input is re-read rather than lost).
+        for name, failed in (("EncodeFailures", encoded["failed"]),
+                             ("DeliveryFailures", undelivered)):
+            retry = (failed
+                     | f"Route{name}" >> beam.Map(route_dead_letter)
+                     | f"Encode{name}" >> self._sink.encoder())
+            lost = retry["records"] | f"Publish{name}" >> self._sink.writer()
+            for part, letters in (("Encoding", retry["failed"]), ("Delivery", lost)):
+                _ = letters | f"RefuseLoss{name}{part}" >> beam.ParDo(_RefuseLossFn())
+        return {}
+
+
+SINK_KINDS: Mapping[str, type[Sink]] = {"kafka": KafkaSink, "avro": AvroSink}
+"""Sink kinds by ``--sink`` prefix; failure producers come before failure stores."""
 
 
 def _json_value(value: Any) -> Any:
@@ -142,174 +387,51 @@ class _RefuseLossFn(beam.DoFn):
         yield  # pragma: no cover
 
 
-def _auto_bounded(routed: beam.PCollection) -> bool:
-    """Deterministic shards only for a bounded input whose source commits no offsets.
-
-    A bounded Kafka read that commits (``newsbeam run --stop drained``) commits in bundle
-    finalization, before a GroupByKey downstream would have written the files: it keeps
-    the per-bundle layout, which completes its files inside the reading bundle.
-    """
-    if not routed.is_bounded:
-        return False
-    from connectors.kafka.options import KafkaOptions
-
-    kafka = routed.pipeline._options.view_as(KafkaOptions)
-    reads_kafka = bool(kafka.topics or kafka.topic_pattern)
-    return not (reads_kafka and kafka.commit_offsets)
-
-
 class WriteRoutes(beam.PTransform):
-    """Every routed record to every chosen sink; sink failures to the dead-letter route.
+    """Every routed record to every sink of ``settings``; sink failures to the dead-letter
+    route. Returns nothing: everything it produces is written.
 
-    Arguments left as None come from the pipeline's ``NewsbeamOptions``/``KafkaOptions``
-    (``--value-encoding``, ``--schema-registry-url``, ``--file-window-seconds``,
-    ``--max-file-bytes``, ``--file-shards``, ``--bootstrap-servers``, ``--kafka-property``).
-    ``bounded`` picks the file layout (``connectors.avro_files``); None decides from the
-    input (see ``_auto_bounded``). The input is one PCollection of ``RoutedRecord``s or
-    several (e.g. articles and each stage's dead letters): in the streaming layout each
-    gets its own writers rather than a Flatten, which the FnApiRunner never runs past
-    while an unbounded read goes on. Pass ``tuple(outputs)`` for a multi-output ParDo or
-    ``Partition`` (Beam hands a ``DoOutputsTuple`` over as its first PCollection only). Returns ``files<i>`` (paths written by file sink ``i``),
-    ``encode_failures<i>`` and ``sink_failures<i>`` (``DeadLetter``s of Kafka sink ``i``,
-    already written to the dead-letter route: for monitoring, not to be written again).
+    The input is one PCollection of ``RoutedRecord``s or several (e.g. articles and each
+    stage's dead letters). In the streaming layout each input gets its own writers
+    (``Input<i>/...``) rather than a Flatten, which the FnApiRunner never runs past while an
+    unbounded read goes on; the bounded layout merges them (bounded inputs only). Pass
+    ``tuple(outputs)`` for a multi-output ParDo or ``Partition`` (Beam hands a
+    ``DoOutputsTuple`` over as its first PCollection only).
     """
 
-    def __init__(self, sinks: list[SinkSpec], avro_codec: str = "deflate", *,
-                 bounded: bool | None = None, value_encoding: str | None = None,
-                 registry_url: str | None = None, kafka_config: KafkaSinkConfig | None = None,
-                 file_window_seconds: float | None = None, max_file_bytes: int | None = None,
-                 file_shards: int | None = None) -> None:
+    def __init__(self, settings: SinkSettings) -> None:
         super().__init__()
-        if not sinks:
-            raise ValueError("no sink given: pass --sink avro:DIR and/or --sink kafka:TEMPLATE")
-        for sink in sinks:
-            if sink.kind not in ("avro", "kafka"):
-                raise ValueError(f"unknown sink kind {sink.kind!r} (avro or kafka)")
-            if sink.kind == "kafka" and "{route}" not in sink.target:
-                raise ValueError(f"Kafka topic template {sink.target!r} needs {{route}}")
-        if value_encoding is not None and value_encoding not in ENCODINGS:
-            raise ValueError(f"unknown value encoding {value_encoding!r}; choose one of "
-                             f"{ENCODINGS}")
-        self._sinks = list(sinks)
-        self._avro_codec = avro_codec
-        self._bounded = bounded
-        self._value_encoding = value_encoding
-        self._registry_url = registry_url
-        self._kafka_config = kafka_config
-        self._file_window_seconds = file_window_seconds
-        self._max_file_bytes = max_file_bytes
-        self._file_shards = file_shards
+        self._settings = settings
 
-    def _settings(self, routed: beam.PCollection, all_bounded: bool = True) -> dict[str, Any]:
-        from newsbeam.options import NewsbeamOptions
-
-        ours = routed.pipeline._options.view_as(NewsbeamOptions)
-
-        def pick(value: Any, flag: str, default: Any) -> Any:
-            if value is not None:
-                return value
-            from_flag = getattr(ours, flag, None)
-            return from_flag if from_flag is not None else default
-
-        return {
-            "bounded": (self._bounded if self._bounded is not None
-                        else all_bounded and _auto_bounded(routed)),
-            "encoding": pick(self._value_encoding, "value_encoding", "single-object"),
-            "registry_url": pick(self._registry_url, "schema_registry_url", None),
-            "window_seconds": pick(self._file_window_seconds, "file_window_seconds", 60.0),
-            "max_file_bytes": pick(self._max_file_bytes, "max_file_bytes", 64 * 1024 * 1024),
-            "shards": pick(self._file_shards, "file_shards", 4),
-        }
-
-    def _kafka_sink_config(self, routed: beam.PCollection) -> KafkaSinkConfig:
-        if self._kafka_config is not None:
-            return self._kafka_config
-        from connectors.kafka.options import KafkaOptions
-
-        return routed.pipeline._options.view_as(KafkaOptions).sink_config()
-
-    def expand(self, routed: beam.PCollection | Sequence[beam.PCollection],
-               ) -> dict[str, beam.PCollection]:
+    def expand(self, routed: beam.PCollection | Sequence[beam.PCollection]) -> None:
         inputs = [routed] if isinstance(routed, beam.PCollection) else list(routed)
         if not inputs:
             raise ValueError("WriteRoutes needs at least one PCollection of RoutedRecords")
-        settings = self._settings(inputs[0], all(p.is_bounded for p in inputs))
-        config = (self._kafka_sink_config(inputs[0])
-                  if any(s.kind == "kafka" for s in self._sinks) else None)
+        if self._settings.bounded and not all(p.is_bounded for p in inputs):
+            raise ValueError("the bounded file layout needs bounded inputs; an unbounded "
+                             "read needs SinkSettings(bounded=False)")
         if len(inputs) == 1:
-            return self._write(inputs[0], settings, config)
-        if settings["bounded"]:  # batch: merging is free, and one writer per route folder
-            return self._write(inputs | "MergeInputs" >> beam.Flatten(), settings, config)
-        # Streaming: each input gets its own sinks instead of a Flatten (see ``_write``).
-        outputs: dict[str, beam.PCollection] = {}
-        for number, pcoll in enumerate(inputs):
-            written = pcoll | f"Input{number}" >> _WriteInput(self, settings, config)
-            outputs.update({f"{key}_input{number}": value for key, value in written.items()})
-        return outputs
+            self._write(inputs[0])
+        elif self._settings.bounded:  # batch: merging is free, and one writer per route folder
+            self._write(inputs | "MergeInputs" >> beam.Flatten())
+        else:  # streaming: each input gets its own sinks instead of a Flatten
+            for number, pcoll in enumerate(inputs):
+                _ = pcoll | f"Input{number}" >> _WriteInput(self)
 
-    def _write(self, routed: beam.PCollection, settings: dict[str, Any],
-               config: KafkaSinkConfig | None) -> dict[str, beam.PCollection]:
-        kafka_sinks = [(i, s) for i, s in enumerate(self._sinks) if s.kind == "kafka"]
-        avro_sinks = [(i, s) for i, s in enumerate(self._sinks) if s.kind == "avro"]
-        outputs: dict[str, beam.PCollection] = {}
-
-        # Sink failures stay one PCollection per source. No Flatten in the streaming
-        # layout: on the FnApiRunner a Flatten is a stage boundary, and the stage after it
-        # never runs while an unbounded read is still going.
-        failures: list[tuple[str, beam.PCollection]] = []
-        for index, sink in kafka_sinks:
-            encoded = routed | f"EncodeForKafka{index}" >> EncodeForKafka(
-                sink.target, settings["encoding"], settings["registry_url"])
-            delivered = encoded["records"] | f"WriteToKafka{index}" >> WriteToKafka(config)
-            failures += [(f"EncodeFailures{index}", encoded["failed"]),
-                         (f"DeliveryFailures{index}", delivered)]
-            outputs[f"encode_failures{index}"] = encoded["failed"]
-            outputs[f"sink_failures{index}"] = delivered
-
-        for index, sink in avro_sinks:
-            def files(index: int = index, sink: SinkSpec = sink) -> WriteAvroFiles:
-                return WriteAvroFiles(
-                    sink.target, codec=self._avro_codec, bounded=settings["bounded"],
-                    shards=settings["shards"], window_seconds=settings["window_seconds"],
-                    max_file_bytes=settings["max_file_bytes"])
-
-            if settings["bounded"] and failures:  # one sharded writer per route folder
-                routed_failures = [failed | f"Route{name}For{index}" >> beam.Map(route_dead_letter)
-                                   for name, failed in failures]
-                records = ([routed, *routed_failures]
-                           | f"WithSinkFailures{index}" >> beam.Flatten())
-                outputs[f"files{index}"] = records | f"WriteAvroFiles{index}" >> files()
-                continue
-            outputs[f"files{index}"] = routed | f"WriteAvroFiles{index}" >> files()
-            for name, failed in failures:
-                _ = (failed
-                     | f"Route{name}For{index}" >> beam.Map(route_dead_letter)
-                     | f"Write{name}To{index}" >> files())
-
-        if failures and not avro_sinks:
-            # No file sink: the failures go to the dead-letter topic; failing that, the
-            # bundle fails (the input is re-read rather than lost).
-            template = kafka_sinks[0][1].target
-            for name, failed in failures:
-                retry = (failed
-                         | f"Route{name}" >> beam.Map(route_dead_letter)
-                         | f"Encode{name}" >> EncodeForKafka(
-                             template, settings["encoding"], settings["registry_url"]))
-                undelivered = retry["records"] | f"Publish{name}" >> WriteToKafka(config)
-                for part, letters in (("Encoding", retry["failed"]), ("Delivery", undelivered)):
-                    _ = letters | f"RefuseLoss{name}{part}" >> beam.ParDo(_RefuseLossFn())
-        return outputs
+    def _write(self, routed: beam.PCollection) -> None:
+        sinks = self._settings.build()
+        stored = any(sink.stores_failures for sink in sinks)
+        failures: dict[str, beam.PCollection] = {}
+        for sink in sinks:
+            failures.update(sink.write(routed, failures, failures_stored=stored))
 
 
 class _WriteInput(beam.PTransform):
     """One of several inputs of ``WriteRoutes``, written to every sink under its own label."""
 
-    def __init__(self, parent: WriteRoutes, settings: dict[str, Any],
-                 config: KafkaSinkConfig | None) -> None:
+    def __init__(self, parent: WriteRoutes) -> None:
         super().__init__()
         self._parent = parent
-        self._settings = settings
-        self._config = config
 
-    def expand(self, routed: beam.PCollection) -> dict[str, beam.PCollection]:
-        return self._parent._write(routed, self._settings, self._config)
+    def expand(self, routed: beam.PCollection) -> None:
+        self._parent._write(routed)

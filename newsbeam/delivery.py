@@ -8,40 +8,34 @@ sinks; bounded runs merge them, so deterministic file shards see every record of
 
 from __future__ import annotations
 
-from typing import Any
-
 import apache_beam as beam
 
-from connectors.sinks import WriteRoutes
-from newsbeam.options import SinkSpec
+from connectors.sinks import SinkSettings, WriteRoutes
 from newsbeam.progress import ReportProgress
 
 __all__ = ["DeliverRoutes"]
 
 
 class DeliverRoutes(beam.PTransform):
-    """Routed records (one PCollection or ``ProcessArticles``' dict) -> progress + sinks."""
+    """Routed records (one PCollection or ``ProcessArticles``' dict) -> progress + sinks.
 
-    def __init__(self, sinks: list[SinkSpec], avro_codec: str = "deflate", *,
-                 progress_interval: float = 5.0, metrics_port: int | None = None,
-                 bounded: bool | None = None) -> None:
+    ``settings`` come from ``newsbeam.options.sink_settings``; returns nothing (everything
+    is written).
+    """
+
+    def __init__(self, settings: SinkSettings, *, progress_interval: float = 5.0,
+                 metrics_port: int | None = None) -> None:
         super().__init__()
-        self._sinks = sinks
-        self._avro_codec = avro_codec
+        self._settings = settings
         self._progress_interval = progress_interval
         self._metrics_port = metrics_port
-        self._bounded = bounded
 
-    def expand(self, routed: beam.PCollection | dict[str, beam.PCollection]) -> dict[str, Any]:
+    def expand(self, routed: beam.PCollection | dict[str, beam.PCollection]) -> None:
         streams = routed if isinstance(routed, dict) else {"routes": routed}
         if len(streams) > 1 and all(s.is_bounded for s in streams.values()):
             streams = {"routes": tuple(streams.values()) | "MergeRoutes" >> beam.Flatten()}
-        outputs: dict[str, Any] = {}
         for name, stream in streams.items():
             suffix = "" if name == "routes" else name
             reported = stream | f"ReportProgress{suffix}" >> ReportProgress(
                 self._progress_interval, self._metrics_port)
-            written = reported | f"WriteRoutes{suffix}" >> WriteRoutes(
-                self._sinks, self._avro_codec, bounded=self._bounded)
-            outputs.update({f"{name}.{key}": value for key, value in written.items()})
-        return outputs
+            _ = reported | f"WriteRoutes{suffix}" >> WriteRoutes(self._settings)

@@ -9,8 +9,9 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from connectors.article_files import ReadArticleFiles, expand_paths
+from connectors.kafka.options import KafkaOptions
 from newsbeam.delivery import DeliverRoutes
-from newsbeam.options import NewsbeamOptions, stage_settings
+from newsbeam.options import NewsbeamOptions, sink_settings, stage_settings
 from newsbeam.runners import resolve_runner
 from newsbeam.summary import RunSummary, summary_from_result
 from pipeline.graph import ProcessArticles
@@ -29,28 +30,38 @@ def _run(pipeline: beam.Pipeline) -> RunSummary:
 def _pipeline(options: PipelineOptions) -> beam.Pipeline:
     runner = resolve_runner(options)
     if isinstance(runner, str) and "Dask" in runner:
-        raise SystemExit("Beam's DaskRunner has no user state, which cleaning and dedup need "
+        raise ValueError("Beam's DaskRunner has no user state, which cleaning and dedup need "
                          "in run/process; use `newsbeam replay --runner DaskRunner` for "
                          "backfills on Dask")
     return beam.Pipeline(runner=runner, options=options)
 
 
-def _deliver(options: NewsbeamOptions, bounded: bool | None = None) -> DeliverRoutes:
-    return DeliverRoutes(options.sink_specs(), options.avro_codec,
-                         progress_interval=options.progress_interval,
-                         metrics_port=options.metrics_port, bounded=bounded)
+def _deliver(options: PipelineOptions, *, bounded: bool) -> DeliverRoutes:
+    """Progress and sinks; ``bounded`` is the file layout (``connectors.avro_files``)."""
+    ours = options.view_as(NewsbeamOptions)
+    return DeliverRoutes(sink_settings(options, bounded=bounded),
+                         progress_interval=ours.progress_interval,
+                         metrics_port=ours.metrics_port)
+
+
+def _streaming_files_bounded(messages: beam.PCollection, options: PipelineOptions) -> bool:
+    """``run``'s file layout: per-bundle streaming files, except for a bounded Kafka read
+    (``--stop now|offsets|timestamp``) that commits no offsets, which gets the
+    deterministic shards of ``process``. A bounded read that commits keeps the per-bundle
+    layout: it commits in bundle finalization, before a GroupByKey downstream would have
+    written the files, while per-bundle files are complete inside the reading bundle."""
+    return messages.is_bounded and not options.view_as(KafkaOptions).commit_offsets
 
 
 def run_batch(inputs: Sequence[str], argv: Sequence[str]) -> RunSummary:
     """``newsbeam process``: the streaming stages over files, in batch."""
     options = PipelineOptions(list(argv))
-    ours = options.view_as(NewsbeamOptions)
     paths = expand_paths(list(inputs))
     pipeline = _pipeline(options)
     _ = (pipeline
          | "ReadArticleFiles" >> ReadArticleFiles(paths)
          | "ProcessArticles" >> ProcessArticles(stage_settings(options), bounded=True)
-         | "DeliverRoutes" >> _deliver(ours, bounded=True))
+         | "DeliverRoutes" >> _deliver(options, bounded=True))
     _log.info("batch run starting", extra={"inputs": len(paths)})
     return _run(pipeline)
 
@@ -60,12 +71,12 @@ def build_streaming(argv: Sequence[str]) -> beam.Pipeline:
     from connectors.kafka.source import source_from_options
 
     options = PipelineOptions(list(argv))
-    ours = options.view_as(NewsbeamOptions)
     pipeline = _pipeline(options)
-    _ = (pipeline
-         | "ReadFromKafka" >> source_from_options(options)
+    messages = pipeline | "ReadFromKafka" >> source_from_options(options)
+    _ = (messages
          | "ProcessArticles" >> ProcessArticles(stage_settings(options))
-         | "DeliverRoutes" >> _deliver(ours))
+         | "DeliverRoutes" >> _deliver(
+             options, bounded=_streaming_files_bounded(messages, options)))
     return pipeline
 
 

@@ -8,36 +8,19 @@ consoles display options (see ``connectors.kafka.settings`` for credentials).
 from __future__ import annotations
 
 import argparse
-from typing import Any, NamedTuple
+from typing import Any
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from connectors.kafka.options import KafkaOptions
+from connectors.sinks import SinkSettings, SinkSpec, parse_sink
 from pipeline.dedup import DedupConfig
 from pipeline.graph import StageSettings
 from pipeline.limits import DEFAULT_LIMITS, ArticleLimits
 from pipeline.parse import DEFAULT_MAX_MESSAGE_BYTES
 
-__all__ = ["DedupOptions", "NewsbeamOptions", "SinkSpec", "limits_from_options", "parse_sink",
+__all__ = ["DedupOptions", "NewsbeamOptions", "limits_from_options", "sink_settings",
            "stage_settings"]
-
-
-class SinkSpec(NamedTuple):
-    """``avro:DIR`` or ``kafka:TOPIC_TEMPLATE`` (``{route}`` expands to the route name)."""
-
-    kind: str
-    target: str
-
-
-def parse_sink(text: str) -> SinkSpec:
-    kind, sep, target = text.partition(":")
-    if not sep or kind not in ("avro", "kafka") or not target:
-        raise argparse.ArgumentTypeError(
-            f"bad --sink {text!r}: use avro:DIR (e.g. avro:./out, gs://bucket/news) or "
-            "kafka:TOPIC_TEMPLATE (e.g. kafka:articles.{route})")
-    if kind == "kafka" and "{route}" not in target:
-        raise argparse.ArgumentTypeError(
-            f"bad --sink {text!r}: the Kafka topic template needs {{route}}, e.g. articles.{{route}}")
-    return SinkSpec(kind, target)
 
 
 _LIMIT_FLAGS = {  # field -> (flag, help)
@@ -153,3 +136,21 @@ def stage_settings(options: PipelineOptions) -> StageSettings:
                         **{name: value for name, value in overrides.items() if value is not None})
     return StageSettings(max_message_bytes=ours.max_message_bytes,
                          limits=limits_from_options(ours), dedup=dedup)
+
+
+def sink_settings(options: PipelineOptions, *, bounded: bool) -> SinkSettings:
+    """The sinks' typed settings from the job's flags (``NewsbeamOptions``, ``KafkaOptions``).
+
+    ``bounded`` is the file layout, the caller's decision (see ``newsbeam.jobs``). Raises
+    ``ValueError`` saying which flag to fix.
+    """
+    ours = options.view_as(NewsbeamOptions)
+    kafka = options.view_as(KafkaOptions)
+    specs = tuple(ours.sink_specs())
+    return SinkSettings(
+        sinks=specs, bounded=bounded, avro_codec=ours.avro_codec,
+        value_encoding=ours.value_encoding, schema_registry_url=ours.schema_registry_url,
+        file_window_seconds=ours.file_window_seconds, max_file_bytes=ours.max_file_bytes,
+        file_shards=ours.file_shards,
+        kafka=kafka.sink_config() if any(s.kind == "kafka" for s in specs) else None,
+        kafka_io=kafka.kafka_io)

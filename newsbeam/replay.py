@@ -45,7 +45,7 @@ from connectors.kafka.planning import PartitionRange
 from connectors.kafka.positions import parse_from, parse_to
 from connectors.kafka.splits import ReadSplits, ReplayPlan, plan_replay, split_name
 from newsbeam.delivery import DeliverRoutes
-from newsbeam.options import NewsbeamOptions, stage_settings
+from newsbeam.options import NewsbeamOptions, sink_settings, stage_settings
 from newsbeam.runners import resolve_runner
 from newsbeam.summary import RunSummary, summary_from_result
 from pipeline.graph import ProcessArticles
@@ -198,8 +198,8 @@ def build_replay(pipeline: beam.Pipeline, plan: ReplayPlan, ours: NewsbeamOption
     routed = (routes if isinstance(routes, beam.PCollection)  # bounded: one PCollection
               else tuple(routes.values()) | "MergeRoutes" >> beam.Flatten())
     _ = routed | "DeliverRoutes" >> DeliverRoutes(
-        ours.sink_specs(), ours.avro_codec, progress_interval=ours.progress_interval,
-        metrics_port=ours.metrics_port, bounded=True)
+        sink_settings(ours, bounded=True), progress_interval=ours.progress_interval,
+        metrics_port=ours.metrics_port)
     _ = routed | "SummarizeReplay" >> SummarizeReplay(ledger)
     pipeline.replace_all([RunStatefulInOrderOverride()])
 

@@ -24,7 +24,7 @@ from connectors.kafka.settings import KafkaSinkConfig
 from schemas.failures import Stage, dead_letter
 from schemas.models import DeadLetter, Provenance
 
-__all__ = ["OutgoingRecord", "WriteToKafka", "sink_from_options"]
+__all__ = ["OutgoingRecord", "WriteToKafka"]
 
 _log = logging.getLogger(__name__)
 
@@ -111,14 +111,3 @@ class WriteToKafka(beam.PTransform):
                 | "ProduceRecords" >> beam.ParDo(_ProduceFn(self._config))
                 .with_output_types(DeadLetter))
 
-
-def sink_from_options(options, default_topic: str) -> beam.PTransform:
-    """The Kafka sink the flags ask for (native, or ``--kafka-io=xlang``); both take
-    ``OutgoingRecord``s and return the ``DeadLetter``s (always empty with xlang)."""
-    from connectors.kafka.options import KafkaOptions
-
-    kafka = options.view_as(KafkaOptions)
-    if kafka.kafka_io == "xlang":
-        from connectors.kafka.xlang import XlangWriteToKafka
-        return XlangWriteToKafka(kafka.sink_config(), default_topic)
-    return WriteToKafka(kafka.sink_config())

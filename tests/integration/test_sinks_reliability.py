@@ -16,6 +16,7 @@ from pathlib import Path
 import fastavro
 
 from connectors.avro_files import list_avro_files
+from connectors.kafka.settings import KafkaClientSettings
 from connectors.kafka.topics import ensure_topic, publish_values, read_topic
 from connectors.sinks import topic_for
 from newsbeam.broker import EmbeddedBroker
@@ -77,18 +78,18 @@ def streaming_writer(argv: list[str], delay: float = 0.0) -> None:
     from connectors.kafka.options import KafkaOptions
     from connectors.kafka.source import ReadFromKafka
     from connectors.sinks import WriteRoutes
-    from newsbeam.options import NewsbeamOptions
+    from newsbeam.options import sink_settings
     from newsbeam.runners import resolve_runner
 
     options = PipelineOptions(argv)
-    ours = options.view_as(NewsbeamOptions)
     with beam.Pipeline(runner=resolve_runner(options), options=options) as pipeline:
         routed = (pipeline
                   | "ReadFromKafka" >> ReadFromKafka(options.view_as(KafkaOptions).source_config())
                   | "Route" >> beam.FlatMap(_slowly, _to_routed, delay)
                   | "Split" >> beam.Partition(lambda r, _: int(r.route == "untagged"), 2))
         # Two inputs, as the stages hand articles and dead letters over separately.
-        _ = tuple(routed) | "WriteRoutes" >> WriteRoutes(ours.sink_specs(), ours.avro_codec)
+        # Unbounded (--stop never / drained): the per-bundle streaming layout.
+        _ = tuple(routed) | "WriteRoutes" >> WriteRoutes(sink_settings(options, bounded=False))
 
 
 def _kill_while_writing(args: list[str], out: Path) -> list[Path]:
@@ -118,15 +119,15 @@ def _kill_while_writing(args: list[str], out: Path) -> list[Path]:
 def test_sigkill_mid_stream_leaves_only_complete_files_and_a_restart_loses_nothing(
         broker: EmbeddedBroker, tmp_path: Path) -> None:
     topic, out = "kill-in", tmp_path / "out"
-    ensure_topic(broker.bootstrap_servers, topic, partitions=2)
-    publish_values(broker.bootstrap_servers, topic, [_article(i) for i in range(100)])
+    ensure_topic(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic, partitions=2)
+    publish_values(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic, [_article(i) for i in range(100)])
     stop_producing = threading.Event()
     produced = [100]
 
     def keep_producing() -> None:  # so the writer is busy when it is killed
         while not stop_producing.is_set():
             start = produced[0]
-            publish_values(broker.bootstrap_servers, topic,
+            publish_values(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic,
                            [_article(i) for i in range(start, start + 20)])
             produced[0] += 20
             time.sleep(0.05)
@@ -166,8 +167,8 @@ def test_an_unbounded_run_to_both_sinks_writes_kafka_refusals_to_the_files(
     and the ones Kafka refuses (too large) reach the files' dead_letter route while the
     run goes on. No Flatten in this path: the FnApiRunner would never run past it."""
     topic, out, template = "both-in", tmp_path / "out", "both-out.{route}"
-    ensure_topic(broker.bootstrap_servers, topic, partitions=2)
-    publish_values(broker.bootstrap_servers, topic,
+    ensure_topic(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic, partitions=2)
+    publish_values(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic,
                    [_article(i, 600 if i % 3 == 0 else 20) for i in range(30)])
     args = ["--bootstrap-servers", broker.bootstrap_servers, "--topic", topic,
             "--group-id", "both-group", "--sink", f"avro:{out}", "--sink", f"kafka:{template}",
@@ -193,7 +194,7 @@ def test_an_unbounded_run_to_both_sinks_writes_kafka_refusals_to_the_files(
         process.wait(timeout=10)
     assert stored == 30 and refused == {f"kill-{i}" for i in range(0, 30, 3)}, (stored, refused)
     delivered = {m.record["id"] for route in ("energy", "culture", "defense", "untagged")
-                 for m in read_topic(broker.bootstrap_servers, topic_for(template, route))}
+                 for m in read_topic(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic_for(template, route))}
     assert delivered == {f"kill-{i}" for i in range(30) if i % 3}
 
 
