@@ -24,6 +24,7 @@ from pathlib import Path
 
 from bench.corpus import EVAL_DIR, make_corpus
 from bench.latency import measure_latency
+from connectors.kafka.settings import KafkaClientSettings
 from connectors.kafka.topics import ensure_topic, publish_values
 from newsbeam.broker import EmbeddedBroker
 
@@ -75,8 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     notes: list[str] = []
     with EmbeddedBroker() as broker:
         bootstrap, topic = broker.bootstrap_servers, "bench-articles"
-        ensure_topic(bootstrap, topic, partitions=4)
-        publish_values(bootstrap, topic, values, max_request_size=16 * 1024 * 1024)
+        ensure_topic(KafkaClientSettings(bootstrap_servers=bootstrap), topic, partitions=4)
+        publish_values(KafkaClientSettings(bootstrap_servers=bootstrap,
+                                           properties={"max_request_size": 16 * 1024 * 1024}),
+                       topic, values)
         print(f"published {len(values)} articles (mean {size:.0f} bytes)", flush=True)
         for kind in ("raw_consume", "plain_loop", "streaming"):
             rows[kind] = _measure(kind, bootstrap, topic, len(values))

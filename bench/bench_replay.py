@@ -88,15 +88,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from bench.corpus import make_corpus
+    from connectors.kafka.settings import KafkaClientSettings
     from connectors.kafka.topics import ensure_topic, publish_values
     from newsbeam.broker import EmbeddedBroker
 
     values = make_corpus(args.records)
     with EmbeddedBroker() as broker:
         topic = "bench-replay"
-        ensure_topic(broker.bootstrap_servers, topic, partitions=4)
-        publish_values(broker.bootstrap_servers, topic, values,
-                       max_request_size=16 * 1024 * 1024)
+        ensure_topic(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic, partitions=4)
+        publish_values(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers,
+                                           properties={"max_request_size": 16 * 1024 * 1024}),
+                       topic, values)
         started = time.monotonic()
         rows = measure_replay(broker.bootstrap_servers, topic, len(values), direct=args.direct)
     for name, row in rows.items():

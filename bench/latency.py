@@ -17,6 +17,7 @@ from pathlib import Path
 from kafka import KafkaProducer
 
 from connectors.avro_files import list_avro_files, read_avro_records
+from connectors.kafka.settings import KafkaClientSettings
 from connectors.kafka.topics import ensure_topic
 
 __all__ = ["measure_latency", "percentile"]
@@ -30,7 +31,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def measure_latency(bootstrap: str, values: list[bytes], rate: float = 100.0,
                     topic: str = "bench-latency", extra_args: tuple[str, ...] = ()) -> dict:
-    ensure_topic(bootstrap, topic, partitions=3)
+    ensure_topic(KafkaClientSettings(bootstrap_servers=bootstrap), topic, partitions=3)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out"
         pipeline = subprocess.Popen(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from connectors.article_files import expand_paths, iter_file_values
 from connectors.avro_files import list_avro_files
+from connectors.kafka.settings import KafkaClientSettings
 from connectors.kafka.topics import ensure_topic, publish_values
 from newsbeam.broker import EmbeddedBroker
 from newsbeam.jobs import run_streaming
@@ -29,14 +30,16 @@ def _reset_output(out: Path) -> None:
         return
     ours = {*ROUTES, ".tmp"}
     if any(child.name not in ours for child in out.iterdir()):
-        raise SystemExit(f"{out} holds files newsbeam did not write; move them or remove {out}")
+        raise ValueError(f"{out} holds files newsbeam did not write; move them or remove {out}")
     shutil.rmtree(out)
 
 
 def run_demo(workdir: Path) -> int:
+    """Run the demo in ``workdir`` (which holds ``seeds/``); 0 when every published
+    message was read. Raises ``ValueError`` when ``workdir`` is not fit for it."""
     seeds = workdir / "seeds"
     if not seeds.is_dir():
-        raise SystemExit(f"no seeds/ folder in {workdir}: run the demo from the repository root")
+        raise ValueError(f"no seeds/ folder in {workdir}: run the demo from the repository root")
     out = workdir / "out"
     _reset_output(out)
     files = expand_paths([str(seeds)])
@@ -44,8 +47,9 @@ def run_demo(workdir: Path) -> int:
     started = time.monotonic()
     with EmbeddedBroker() as broker:
         print(f"embedded broker on {broker.bootstrap_servers}", flush=True)
-        ensure_topic(broker.bootstrap_servers, DEMO_TOPIC, partitions=3)
-        sent = publish_values(broker.bootstrap_servers, DEMO_TOPIC, values)
+        client = KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers)
+        ensure_topic(client, DEMO_TOPIC, partitions=3)
+        sent = publish_values(client, DEMO_TOPIC, values)
         print(f"published {sent} articles from {len(files)} files in seeds/ to topic "
               f"'{DEMO_TOPIC}'; running the streaming pipeline until the topic is drained...",
               flush=True)

@@ -18,23 +18,12 @@ from apache_beam.io.iobase import RestrictionProgress, RestrictionTracker
 from kafka import KafkaConsumer, TopicPartition
 
 from connectors.kafka.planning import PartitionRange, fetch_facts, plan_ranges
-from connectors.kafka.settings import KafkaSourceConfig
+from connectors.kafka.settings import KafkaSourceConfig, new_consumer
 
-__all__ = ["DiscoverPartitions", "PartitionLister", "PartitionWatch", "WatchState", "WatchTracker", "list_partitions",
-           "new_consumer"]
+__all__ = ["DiscoverPartitions", "PartitionLister", "PartitionWatch", "WatchState", "WatchTracker",
+           "list_partitions"]
 
 _log = logging.getLogger(__name__)
-
-
-def new_consumer(config: KafkaSourceConfig, *, with_group: bool) -> KafkaConsumer:
-    """A consumer for ``assign()`` use: no auto-commit, no group membership."""
-    kwargs = config.client.client_kwargs()
-    # Creating a consumer waits for the broker: during an outage that must fail fast (and
-    # be retried with backoff), not stall a bundle or its finalization for 30 s.
-    kwargs.setdefault("bootstrap_timeout_ms", config.probe_timeout_ms)
-    kwargs.update(enable_auto_commit=False, auto_offset_reset="earliest",
-                  group_id=config.group_id if with_group else None)
-    return KafkaConsumer(**kwargs)
 
 
 def partitions_for(consumer: KafkaConsumer, topic: str) -> set[int]:

@@ -1,12 +1,20 @@
 """Command-line flags of the Kafka source and sink, as a Beam ``PipelineOptions`` subclass.
 
 Parsed together with ``--runner``/``--streaming`` and forwarded unchanged to Dataflow or
-Flink. Secrets are never option values: ``--kafka-property sasl.password=env:VAR`` (or
+Flink. The connection flags (``--bootstrap-servers``, ``--kafka-property``,
+``--kafka-property-file``) are declared once, by ``add_connection_arguments``, which
+``KafkaOptions`` and every command that talks to Kafka (produce, inspect, process with a
+Kafka sink) use, and read back by ``connection_settings``.
+
+Secrets are never option values: ``--kafka-property sasl.password=env:VAR`` (or
 ``=file:PATH``, or a ``--kafka-property-file``) names where the secret is; the configs
 keep that reference and the worker reads the secret when it creates its Kafka clients.
 """
 
 from __future__ import annotations
+
+import argparse
+from typing import Any, Literal
 
 from apache_beam.options.pipeline_options import PipelineOptions
 from kafka import KafkaConsumer, KafkaProducer
@@ -14,7 +22,8 @@ from kafka import KafkaConsumer, KafkaProducer
 from connectors.kafka.positions import TimestampPolicy, parse_start, parse_stop
 from connectors.kafka.settings import KafkaClientSettings, KafkaSinkConfig, KafkaSourceConfig
 
-__all__ = ["KafkaOptions"]
+__all__ = ["KafkaOptions", "add_connection_arguments", "add_sink_arguments",
+           "connection_settings"]
 
 
 def _properties(items: list[str] | None) -> dict[str, str]:
@@ -27,14 +36,54 @@ def _properties(items: list[str] | None) -> dict[str, str]:
     return props
 
 
+def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare how a command reaches Kafka: brokers and client properties (TLS, SASL)."""
+    group = parser.add_argument_group("Kafka connection")
+    group.add_argument("--bootstrap-servers", dest="bootstrap_servers", default=None,
+                       help="Kafka brokers, host:port[,host:port...] (default: "
+                            "$NEWSBEAM_KAFKA_BOOTSTRAP_SERVERS, else 127.0.0.1:9092).")
+    group.add_argument("--kafka-property", dest="kafka_properties", action="append",
+                       default=None, metavar="KEY=VALUE",
+                       help="Client property in Kafka's dotted names "
+                            "(security.protocol=SASL_SSL, client.id=..., fetch.max.bytes=...); "
+                            "secrets only as KEY=env:VAR or KEY=file:PATH. Repeatable.")
+    group.add_argument("--kafka-property-file", dest="kafka_property_file", default=None,
+                       metavar="FILE",
+                       help="Java-style .properties file of client properties "
+                            "(may hold secrets; flags override it).")
+
+
+def add_sink_arguments(parser: argparse.ArgumentParser) -> None:
+    """The connection flags plus ``--kafka-io``: all a ``--sink kafka:...`` needs."""
+    add_connection_arguments(parser)
+    parser.add_argument("--kafka-io", dest="kafka_io", default="native",
+                        choices=["native", "xlang"],
+                        help="native: kafka-python source/sink; xlang: Beam's Java "
+                             "KafkaIO through the expansion service (needs Java).")
+
+
+_CLIENT_CONFIGS = {"consumer": (KafkaConsumer.DEFAULT_CONFIG, KafkaProducer.DEFAULT_CONFIG),
+                   "producer": (KafkaProducer.DEFAULT_CONFIG, KafkaConsumer.DEFAULT_CONFIG)}
+
+
+def connection_settings(flags: Any, role: Literal["consumer", "producer"],
+                        ) -> KafkaClientSettings:
+    """The ``KafkaClientSettings`` of parsed connection flags (an argparse namespace or
+    ``KafkaOptions``), validated for a ``role`` client; properties only the other kind of
+    client knows are skipped, so one property list serves every command."""
+    known, other = _CLIENT_CONFIGS[role]
+    return KafkaClientSettings.from_properties(
+        flags.bootstrap_servers or KafkaClientSettings().bootstrap_servers,
+        _properties(flags.kafka_properties), known=known,
+        file_path=flags.kafka_property_file, other_client=other)
+
+
 class KafkaOptions(PipelineOptions):
     """Flags of the Kafka source (``ReadFromKafka``) and sink (``WriteToKafka``)."""
 
     @classmethod
     def _add_argparse_args(cls, parser) -> None:
-        parser.add_argument("--bootstrap-servers", dest="bootstrap_servers",
-                            default="127.0.0.1:9092",
-                            help="Kafka brokers, host:port[,host:port...].")
+        add_sink_arguments(parser)
         parser.add_argument("--topic", dest="topics", action="append", default=None,
                             help="Topic to read; repeat for several.")
         parser.add_argument("--topic-pattern", dest="topic_pattern", default=None,
@@ -68,28 +117,11 @@ class KafkaOptions(PipelineOptions):
                             help="How long one bundle reads each partition before its outputs "
                                  "are written and its offsets committed: lower means lower "
                                  "latency and more, smaller files (default: 1.0).")
-        parser.add_argument("--kafka-property", dest="kafka_properties", action="append",
-                            default=None,
-                            help="Client property KEY=VALUE in Kafka's dotted names "
-                                 "(security.protocol=SASL_SSL, fetch.max.bytes=...); "
-                                 "secrets only as KEY=env:VAR or KEY=file:PATH.")
-        parser.add_argument("--kafka-property-file", dest="kafka_property_file", default=None,
-                            help="Java-style .properties file of client properties "
-                                 "(may hold secrets; flags override it).")
-        parser.add_argument("--kafka-io", dest="kafka_io", default="native",
-                            choices=["native", "xlang"],
-                            help="native: kafka-python source/sink; xlang: Beam's Java "
-                                 "KafkaIO through the expansion service (needs Java).")
-
-    def _client(self, known, other) -> KafkaClientSettings:
-        return KafkaClientSettings.from_properties(
-            self.bootstrap_servers, _properties(self.kafka_properties), known=known,
-            file_path=self.kafka_property_file, other_client=other)
 
     def source_config(self) -> KafkaSourceConfig:
         """The validated source config (raises ``ValueError`` saying what to fix)."""
         return KafkaSourceConfig(
-            client=self._client(KafkaConsumer.DEFAULT_CONFIG, KafkaProducer.DEFAULT_CONFIG),
+            client=connection_settings(self, "consumer"),
             topics=tuple(self.topics or ()),
             topic_pattern=self.topic_pattern,
             group_id=self.group_id,
@@ -103,5 +135,4 @@ class KafkaOptions(PipelineOptions):
         )
 
     def sink_config(self) -> KafkaSinkConfig:
-        return KafkaSinkConfig(
-            client=self._client(KafkaProducer.DEFAULT_CONFIG, KafkaConsumer.DEFAULT_CONFIG))
+        return KafkaSinkConfig(client=connection_settings(self, "producer"))

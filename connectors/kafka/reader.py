@@ -24,9 +24,8 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from connectors.kafka.discovery import new_consumer
 from connectors.kafka.positions import StopKind, TimestampPolicy
-from connectors.kafka.settings import KafkaSourceConfig
+from connectors.kafka.settings import KafkaSourceConfig, new_consumer
 from schemas.models import Provenance, ProvenanceKind, RawMessage
 
 __all__ = ["METRICS_NAMESPACE", "PartitionReader", "ReadOutcome"]

@@ -1,7 +1,10 @@
-"""Kafka source and sink settings: validated once where they enter, carried typed.
+"""Kafka source and sink settings, and the one place Kafka clients are made.
 
 Consumer/producer properties and the source and sink configs (start and stop positions
-and the timestamp policy are ``kafka_positions``). Properties use
+and the timestamp policy are ``connectors.kafka.positions``). Every kafka-python client of
+newsbeam (consumer, producer, admin) is created here, from a ``KafkaClientSettings``
+(``consumer()``, ``producer()``, ``admin()``; ``new_consumer`` and ``new_producer`` for the
+source and sink configs), so every command reaches a secured cluster the same way. Properties use
 Kafka's dotted names (``security.protocol``, ``sasl.password``, ``fetch.max.bytes``) and are
 translated to kafka-python keyword arguments; an unknown key is refused with the list of
 known ones. On the command line a secret is given by reference only
@@ -21,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -32,6 +36,8 @@ __all__ = [
     "KafkaSourceConfig",
     "SecretRef",
     "load_properties_file",
+    "new_consumer",
+    "new_producer",
     "resolve_property_value",
 ]
 
@@ -206,6 +212,26 @@ class KafkaClientSettings(BaseSettings):
         kwargs["bootstrap_servers"] = self.bootstrap_servers.split(",")
         return kwargs
 
+    def kwargs_for(self, client: type, **overrides: Any) -> dict[str, Any]:
+        """``client_kwargs()`` limited to what ``client`` (a kafka-python client class)
+        accepts, then ``overrides``: one property list serves consumer, producer and admin
+        (an admin client has no use for ``fetch.max.bytes`` or ``linger.ms``)."""
+        kwargs = {k: v for k, v in self.client_kwargs().items() if k in client.DEFAULT_CONFIG}
+        kwargs.update(overrides)
+        return kwargs
+
+    def consumer(self, **overrides: Any) -> KafkaConsumer:
+        """A ``KafkaConsumer`` with these settings (secrets resolved now) and ``overrides``."""
+        return KafkaConsumer(**self.kwargs_for(KafkaConsumer, **overrides))
+
+    def producer(self, **overrides: Any) -> KafkaProducer:
+        """A ``KafkaProducer`` with these settings (secrets resolved now) and ``overrides``."""
+        return KafkaProducer(**self.kwargs_for(KafkaProducer, **overrides))
+
+    def admin(self, **overrides: Any) -> KafkaAdminClient:
+        """A ``KafkaAdminClient`` with these settings (secrets resolved now)."""
+        return KafkaAdminClient(**self.kwargs_for(KafkaAdminClient, **overrides))
+
     def describe(self) -> dict[str, Any]:
         """For logs: properties plus secret names, secret values redacted."""
         return {"bootstrap_servers": self.bootstrap_servers, **self.properties,
@@ -271,10 +297,6 @@ class KafkaSourceConfig(BaseModel):
             raise ValueError("bundle_seconds and poll_timeout_ms must be positive")
         return self
 
-    @property
-    def bounded(self) -> bool:
-        return self.stop.bounded
-
     def matches(self, topic: str) -> bool:
         if topic in self.topics:
             return True
@@ -295,7 +317,7 @@ class KafkaSinkConfig(BaseModel):
     flush_timeout_seconds: float = 60.0
 
     def producer_kwargs(self) -> dict[str, Any]:
-        kwargs = self.client.client_kwargs()
+        kwargs = self.client.kwargs_for(KafkaProducer)
         kwargs.setdefault("delivery_timeout_ms", self.delivery_timeout_ms)
         kwargs.update(acks=_acks(self.acks), retries=self.retries,
                       enable_idempotence=self.enable_idempotence, linger_ms=self.linger_ms)
@@ -304,3 +326,19 @@ class KafkaSinkConfig(BaseModel):
 
 def _acks(value: str) -> str | int:
     return value if value == "all" else int(value)
+
+
+def new_consumer(config: KafkaSourceConfig, *, with_group: bool) -> KafkaConsumer:
+    """A source consumer for ``assign()`` use: no auto-commit, no group membership;
+    ``with_group`` gives it the group id, to read and commit the group's offsets."""
+    # Creating a consumer waits for the broker: during an outage that must fail fast (and
+    # be retried with backoff), not stall a bundle or its finalization for 30 s.
+    timeout = config.client.properties.get("bootstrap_timeout_ms", config.probe_timeout_ms)
+    return config.client.consumer(
+        bootstrap_timeout_ms=timeout, enable_auto_commit=False,
+        auto_offset_reset="earliest", group_id=config.group_id if with_group else None)
+
+
+def new_producer(config: KafkaSinkConfig) -> KafkaProducer:
+    """The sink's producer: durable settings of ``config`` (acks, retries, idempotence)."""
+    return KafkaProducer(**config.producer_kwargs())

@@ -24,7 +24,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from kafka import TopicPartition
 
-from connectors.kafka.discovery import list_partitions, new_consumer
+from connectors.kafka.discovery import list_partitions
 from connectors.kafka.planning import (
     PartitionRange,
     fetch_facts,
@@ -37,7 +37,7 @@ from connectors.kafka.positions import (
     StopPosition,
 )
 from connectors.kafka.reader import METRICS_NAMESPACE, PartitionReader
-from connectors.kafka.settings import KafkaSourceConfig
+from connectors.kafka.settings import KafkaSourceConfig, new_consumer
 
 __all__ = ["ReadSplits", "ReplayPlan", "plan_replay", "split_name"]
 

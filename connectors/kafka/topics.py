@@ -1,6 +1,8 @@
 """Topics as a user meets them: create one, publish values to it, read one back decoded.
 
-Keys are the article id (or URL) so one article always lands on the same partition.
+Keys are the article id (or URL) so one article always lands on the same partition. Each
+function takes the ``KafkaClientSettings`` of the cluster, so ``newsbeam produce`` and
+``newsbeam inspect`` reach a TLS/SASL cluster exactly like ``run`` and ``replay``.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from connectors.kafka.settings import KafkaClientSettings, KafkaSinkConfig, new_producer
 from schemas.encoding import SchemaSource, decode_value
 
 __all__ = ["TopicRecord", "ensure_topic", "message_key", "publish_values", "read_topic"]
@@ -22,10 +25,9 @@ __all__ = ["TopicRecord", "ensure_topic", "message_key", "publish_values", "read
 _log = logging.getLogger(__name__)
 
 
-def ensure_topic(bootstrap_servers: str, topic: str, partitions: int = 3,
-                 **client_config: object) -> bool:
+def ensure_topic(client: KafkaClientSettings, topic: str, partitions: int = 3) -> bool:
     """Create ``topic`` if it does not exist; True when it was created."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, **client_config)
+    admin = client.admin()
     try:
         if topic in admin.list_topics():
             return False
@@ -51,11 +53,10 @@ def message_key(value: bytes) -> bytes | None:
     return None
 
 
-def publish_values(bootstrap_servers: str, topic: str, values: Iterable[bytes],
-                   **producer_config: object) -> int:
-    """Send every value (acks=all), flush, and return how many were acknowledged."""
-    producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all",
-                             retries=5, linger_ms=5, **producer_config)
+def publish_values(client: KafkaClientSettings, topic: str, values: Iterable[bytes]) -> int:
+    """Send every value with the sink's durable producer settings (acks=all, retries,
+    idempotence), flush, and return how many were acknowledged."""
+    producer = new_producer(KafkaSinkConfig(client=client))
     futures = []
     try:
         for value in values:
@@ -80,19 +81,18 @@ class TopicRecord(NamedTuple):
     headers: dict[str, bytes]
 
 
-def read_topic(bootstrap_servers: str, topic: str, *, registry: SchemaSource | None = None,
-               timeout_seconds: float = 30.0, **client_config: Any) -> Iterator[TopicRecord]:
+def read_topic(client: KafkaClientSettings, topic: str, *, registry: SchemaSource | None = None,
+               timeout_seconds: float = 30.0) -> Iterator[TopicRecord]:
     """Every message of ``topic`` up to its current high watermark, decoded (either encoding).
 
     Bounded by ``consumer.highwater()`` (known after a fetch), not ``end_offsets()``, which
     some brokers (Tansu) answer stale; uses ``assign()``, no consumer group.
     """
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
-                             group_id=None, **client_config)
+    consumer = client.consumer(enable_auto_commit=False, group_id=None)
     try:
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
-            raise ValueError(f"topic {topic!r} does not exist on {bootstrap_servers}")
+            raise ValueError(f"topic {topic!r} does not exist on {client.bootstrap_servers}")
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)

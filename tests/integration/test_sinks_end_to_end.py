@@ -13,6 +13,7 @@ import pytest
 from kafka import KafkaConsumer
 
 from connectors.article_files import expand_paths, iter_file_values
+from connectors.kafka.settings import KafkaClientSettings
 from connectors.kafka.topics import ensure_topic, publish_values, read_topic
 from connectors.sinks import topic_for
 from newsbeam.broker import EmbeddedBroker
@@ -41,7 +42,7 @@ def _topics_by_route(bootstrap: str, template: str) -> dict[str, list[dict]]:
     for route in ROUTES:
         topic = topic_for(template, route)
         if topic in existing:
-            found[route] = [m.record for m in read_topic(bootstrap, topic)]
+            found[route] = [m.record for m in read_topic(KafkaClientSettings(bootstrap_servers=bootstrap), topic)]
     return {route: records for route, records in found.items() if records}
 
 
@@ -61,9 +62,9 @@ def _inspect(capsys: pytest.CaptureFixture, *args: str) -> list[dict]:
 def test_both_sinks_hold_every_route_and_a_fixed_dead_letter_is_republished(
         broker: EmbeddedBroker, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     topic, template, out = "sinks-in", "sinks-out.{route}", tmp_path / "out"
-    ensure_topic(broker.bootstrap_servers, topic, partitions=2)
+    ensure_topic(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic, partitions=2)
     values = [v for path in expand_paths([str(REPO / "seeds")]) for _, v in iter_file_values(path)]
-    sent = publish_values(broker.bootstrap_servers, topic, [*values, b"\xff not utf-8", BROKEN])
+    sent = publish_values(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic, [*values, b"\xff not utf-8", BROKEN])
 
     _run(broker, topic, template, out)
 
@@ -107,5 +108,5 @@ def test_both_sinks_hold_every_route_and_a_fixed_dead_letter_is_republished(
                 for r in records if r["id"] == "broken-1"]
     assert len(in_files) == len(delivered)
     letters_after = [DeadLetter.model_validate(m.record) for m in
-                     read_topic(broker.bootstrap_servers, topic_for(template, "dead_letter"))]
+                     read_topic(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic_for(template, "dead_letter"))]
     assert len(letters_after) == len(letters), "the fix produced no new failure"

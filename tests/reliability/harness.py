@@ -24,6 +24,7 @@ from pathlib import Path
 from kafka import KafkaProducer
 
 from connectors.avro_files import list_avro_files, read_avro_records
+from connectors.kafka.settings import KafkaClientSettings
 from connectors.kafka.topics import ensure_topic
 
 __all__ = ["REPO", "Audit", "CommittedOffsets", "LiveProducer", "PipelineRun", "article_value",
@@ -70,7 +71,7 @@ def article_value(rng: random.Random, serial: int, run: str) -> bytes:
 
 def new_topic(bootstrap_servers: str, prefix: str, partitions: int = 2) -> str:
     topic = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    ensure_topic(bootstrap_servers, topic, partitions)
+    ensure_topic(KafkaClientSettings(bootstrap_servers=bootstrap_servers), topic, partitions)
     return topic
 
 
