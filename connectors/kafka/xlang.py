@@ -17,10 +17,12 @@ tests here can only check construction. Differences from the native IO:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.typehints.row_type import RowTypeConstraint
 
 from connectors.kafka.positions import StartKind, StopKind, TimestampPolicy
 from connectors.kafka.settings import KafkaClientSettings, KafkaSinkConfig, KafkaSourceConfig
@@ -40,6 +42,10 @@ _JAVA_NAMES = {
     "ssl_keyfile": "ssl.key.location",
     "ssl_password": "ssl.key.password",
 }
+# KafkaIO's write-with-headers row; a schema'd type, so the rows cross to Java as Beam rows.
+_HEADER_ROW = RowTypeConstraint.from_fields([("key", str), ("value", bytes)])
+_RECORD_ROW = RowTypeConstraint.from_fields([("key", bytes), ("value", bytes), ("topic", str),
+                                             ("headers", Sequence[_HEADER_ROW])])
 _NO_JAVA_EQUIVALENT = frozenset({"ssl_check_hostname", "api_version", "selector",
                                  "bootstrap_timeout_ms", "sasl_plain_username",
                                  "sasl_plain_password"})
@@ -148,7 +154,7 @@ class XlangWriteToKafka(beam.PTransform):
         from apache_beam.io.kafka import WriteToKafka as JavaWriteToKafka
 
         _ = (records
-             | "ToRow" >> beam.Map(_to_row)
+             | "ToRow" >> beam.Map(_to_row).with_output_types(_RECORD_ROW)
              | "KafkaIO" >> JavaWriteToKafka(producer_config=self.producer_config,
                                              topic=self._topic, with_headers=True,
                                              expansion_service=self._expansion_service))
