@@ -7,22 +7,23 @@ import shutil
 from pathlib import Path
 
 from connectors.article_files import expand_paths, iter_file_values
+from connectors.kafka.settings import KafkaClientSettings
 from connectors.kafka.topics import ensure_topic, publish_values
 from newsbeam.broker import EmbeddedBroker
 from newsbeam.cli import main
 from newsbeam.demo import run_demo
 from schemas.models import Article, DeadLetter
-
-from .conftest import REPO, read_routes
+from tests.support import REPO
+from tests.support.routes import read_routes
 
 
 def test_run_reads_every_produced_offset_into_a_route(broker: EmbeddedBroker, tmp_path: Path) -> None:
     topic = "e2e-articles"
-    ensure_topic(broker.bootstrap_servers, topic, partitions=3)
+    ensure_topic(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic, partitions=3)
     values = [value for path in expand_paths([str(REPO / "seeds")]) for _, value in iter_file_values(path)]
     values.append(b"\xff not utf-8")
     values.append(json.dumps({"url": "https://x.example/1", "body": ""}).encode())
-    sent = publish_values(broker.bootstrap_servers, topic, values)
+    sent = publish_values(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic, values)
     out = tmp_path / "out"
 
     code = main(["run", "--bootstrap-servers", broker.bootstrap_servers, "--topic", topic,

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from newsbeam.cli import main
 from schemas.models import Article, DeadLetter
-
-from .conftest import read_routes
+from tests.support.routes import read_routes
 
 GOOD = [
     {"id": "energy-1", "url": "https://news.example/oil", "title": "Oil prices jump as OPEC cuts output",

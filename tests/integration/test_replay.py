@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from connectors.article_files import expand_paths, iter_file_values
+from connectors.kafka.settings import KafkaClientSettings
 from connectors.kafka.topics import ensure_topic, publish_values
 from newsbeam.broker import EmbeddedBroker
 from newsbeam.cli import main
-
-from .conftest import REPO, read_routes
+from tests.support import REPO
+from tests.support.routes import read_routes
 
 VOLATILE = ("processed_at", "failed_at")  # wall-clock stamps: differ between any two runs
 
@@ -55,14 +56,14 @@ def _replay(broker: EmbeddedBroker, topic: str, *args: str) -> list[str]:
 def test_dry_run_prints_splits_and_counts_and_plans_exact_ranges(
         broker: EmbeddedBroker, capsys) -> None:
     topic = "replay-plan"
-    ensure_topic(broker.bootstrap_servers, topic, partitions=2)
-    before = publish_values(broker.bootstrap_servers, topic,
+    ensure_topic(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic, partitions=2)
+    before = publish_values(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic,
                             [json.dumps({"id": f"a{i}", "url": f"https://a.example/{i}",
                                          "body": "text"}).encode() for i in range(7)])
     time.sleep(0.05)
     boundary = datetime.now(UTC).isoformat()
     time.sleep(0.05)
-    publish_values(broker.bootstrap_servers, topic,
+    publish_values(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic,
                    [json.dumps({"id": f"b{i}", "url": f"https://b.example/{i}",
                                 "body": "text"}).encode() for i in range(5)])
 
@@ -90,8 +91,8 @@ def test_dry_run_prints_splits_and_counts_and_plans_exact_ranges(
 def test_replay_on_direct_and_dask_runners_writes_equal_outputs_and_reruns_replace_them(
         broker: EmbeddedBroker, tmp_path: Path, capsys) -> None:
     topic = "replay-runners"
-    ensure_topic(broker.bootstrap_servers, topic, partitions=3)
-    sent = publish_values(broker.bootstrap_servers, topic, _seed_values())
+    ensure_topic(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic, partitions=3)
+    sent = publish_values(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic, _seed_values())
     direct, dask = tmp_path / "direct", tmp_path / "dask"
     common = ("--from", "earliest", "--to", "now", "--split-records", "2")
 
@@ -114,7 +115,7 @@ def test_replay_on_direct_and_dask_runners_writes_equal_outputs_and_reruns_repla
     files = sorted(p.relative_to(direct) for p in direct.rglob("*.avro") if ".tmp" not in p.parts)
     ends = ",".join(f"{topic}:{p}={max(o for q, o in _offsets(on_direct) if q == p) + 1}"
                     for p in sorted({p for p, _ in _offsets(on_direct)}))
-    publish_values(broker.bootstrap_servers, topic, _seed_values()[:2])
+    publish_values(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic, _seed_values()[:2])
     assert main(_replay(broker, topic, "--from", "earliest", "--to", f"offsets:{ends}",
                         "--output-dir", str(direct))) == 0
     capsys.readouterr()
@@ -150,8 +151,8 @@ def test_replay_of_a_streamed_range_yields_the_streamed_records(
     # One partition: the streaming run saw the records in offset order, and so does the
     # replay, so even order-dependent decisions (near duplicates, site chrome) must agree.
     topic = "replay-equivalence"
-    ensure_topic(broker.bootstrap_servers, topic, partitions=1)
-    sent = publish_values(broker.bootstrap_servers, topic, _seed_values())
+    ensure_topic(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic, partitions=1)
+    sent = publish_values(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic, _seed_values())
     streamed, replayed = tmp_path / "streamed", tmp_path / "replayed"
 
     assert main(["run", "--bootstrap-servers", broker.bootstrap_servers, "--topic", topic,

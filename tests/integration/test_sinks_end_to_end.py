@@ -20,8 +20,8 @@ from newsbeam.broker import EmbeddedBroker
 from newsbeam.cli import main
 from schemas.models import Article, DeadLetter
 from schemas.routes import ROUTES
-
-from .conftest import REPO, read_routes
+from tests.support import REPO
+from tests.support.routes import read_routes
 
 BROKEN = b'{"id": "broken-1", "url": "https://x.example/broken", "title": "Wind farm", "body": ""}'
 

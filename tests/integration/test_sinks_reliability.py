@@ -22,8 +22,8 @@ from connectors.sinks import topic_for
 from newsbeam.broker import EmbeddedBroker
 from newsbeam.cli import main
 from schemas.encoding import decode_value
-
-from .conftest import REPO, read_routes
+from tests.support import REPO
+from tests.support.routes import read_routes
 
 WORDS = ("wind turbine grid cable harbour power plant electricity operator offshore "
          "capacity megawatt council museum gallery festival chip factory wafer").split()

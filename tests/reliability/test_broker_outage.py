@@ -2,7 +2,7 @@
 
 The broker advertises a TCP proxy's address, so the pipeline, the producer and every
 connection metadata hands out go through it. While articles flow, the proxy resets every
-connection and refuses new ones for ``OUTAGE_SECONDS``; then it listens again. The run
+open connection, and each new one, for ``OUTAGE_SECONDS``; then it forwards again. The run
 (``--stop drained:6``) must notice, retry with backoff, resume by itself, drain and exit 0,
 with every produced offset in a route.
 """
@@ -17,25 +17,20 @@ from pathlib import Path
 
 import pytest
 
+from connectors.kafka.settings import KafkaClientSettings
 from connectors.kafka.topics import ensure_topic
+from tests.support.broker import proxied_broker
+from tests.support.proxy import TcpProxy
 
 from .harness import LiveProducer, PipelineRun, audit, run_args, tail, write_figures
-from .proxy import CuttableProxy, ProxiedBroker
 
 OUTAGE_SECONDS = 30.0
 
 
 @pytest.fixture()
-def proxied() -> Iterator[tuple[ProxiedBroker, CuttableProxy]]:
-    from newsbeam.broker import free_port
-
-    proxy_port = free_port()
-    with ProxiedBroker(advertised_port=proxy_port) as broker:
-        proxy = CuttableProxy(broker.port, port=proxy_port).start()
-        try:
-            yield broker, proxy
-        finally:
-            proxy.stop()
+def proxy() -> Iterator[TcpProxy]:
+    with proxied_broker() as running:
+        yield running
 
 
 def _log_times(log: Path, needle: str) -> list[float]:
@@ -52,10 +47,9 @@ def _log_times(log: Path, needle: str) -> list[float]:
 @pytest.mark.slow
 @pytest.mark.timeout(200)
 def test_thirty_second_broker_outage_mid_stream_loses_nothing(
-        proxied: tuple[ProxiedBroker, CuttableProxy], tmp_path: Path) -> None:
-    _, proxy = proxied
+        proxy: TcpProxy, tmp_path: Path) -> None:
     topic, out, log = "outage", tmp_path / "out", tmp_path / "run.log"
-    ensure_topic(proxy.address, topic, 2)
+    ensure_topic(KafkaClientSettings(bootstrap_servers=proxy.address), topic, 2)
     producer = LiveProducer(proxy.address, topic, rate=20, seed=7, run="outage",
                             request_timeout_ms=10000, max_block_ms=60000,
                             reconnect_backoff_max_ms=500).start()

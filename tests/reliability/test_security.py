@@ -16,11 +16,11 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from connectors.kafka.options import KafkaOptions
+from connectors.kafka.settings import KafkaClientSettings
 from connectors.kafka.topics import ensure_topic
-from newsbeam.broker import free_port
+from tests.support.broker import proxied_broker
 
 from .harness import REPO, PipelineRun, article_value, audit, publish, run_args, tail, write_figures
-from .proxy import CuttableProxy, ProxiedBroker
 
 
 @pytest.fixture(scope="module")
@@ -55,29 +55,25 @@ def test_the_pipeline_reads_over_tls_and_never_logs_or_writes_credentials(
     env_secret, file_secret = f"env-{uuid.uuid4().hex}", f"file-{uuid.uuid4().hex}"
     properties = tmp_path / "client.properties"
     properties.write_text(f"# read by --kafka-property-file\nssl.key.password={file_secret}\n")
-    proxy_port = free_port()
-    with ProxiedBroker(advertised_port=proxy_port) as broker:
-        proxy = CuttableProxy(broker.port, port=proxy_port, tls=context).start()
-        try:
-            client = {"security_protocol": "SSL", "ssl_cafile": str(cert)}
-            ensure_topic(proxy.address, "tls-articles", 2, **client)
-            rng = random.Random(3)
-            produced = set(publish(proxy.address, "tls-articles",
-                                   [article_value(rng, i, "tls") for i in range(40)], **client))
-            out, log = tmp_path / "out", tmp_path / "run.log"
-            run = PipelineRun(
-                [*run_args(proxy.address, "tls-articles", out, "tls", "--start", "earliest",
-                           "--stop", "drained:2"),
-                 "--kafka-property", "security.protocol=SSL",
-                 "--kafka-property", f"ssl.ca.location={cert}",
-                 "--kafka-property", "sasl.mechanism=SCRAM-SHA-512",
-                 "--kafka-property", "sasl.username=newsbeam",
-                 "--kafka-property", "sasl.password=env:NEWSBEAM_TEST_KAFKA_PASSWORD",
-                 "--kafka-property-file", str(properties)],
-                log, env={"NEWSBEAM_TEST_KAFKA_PASSWORD": env_secret}, log_level="DEBUG")
-            code = run.wait(timeout=120)
-        finally:
-            proxy.stop()
+    with proxied_broker(tls=context) as proxy:
+        client = {"security_protocol": "SSL", "ssl_cafile": str(cert)}
+        ensure_topic(KafkaClientSettings(bootstrap_servers=proxy.address, properties=client),
+                     "tls-articles", 2)
+        rng = random.Random(3)
+        produced = set(publish(proxy.address, "tls-articles",
+                               [article_value(rng, i, "tls") for i in range(40)], **client))
+        out, log = tmp_path / "out", tmp_path / "run.log"
+        run = PipelineRun(
+            [*run_args(proxy.address, "tls-articles", out, "tls", "--start", "earliest",
+                       "--stop", "drained:2"),
+             "--kafka-property", "security.protocol=SSL",
+             "--kafka-property", f"ssl.ca.location={cert}",
+             "--kafka-property", "sasl.mechanism=SCRAM-SHA-512",
+             "--kafka-property", "sasl.username=newsbeam",
+             "--kafka-property", "sasl.password=env:NEWSBEAM_TEST_KAFKA_PASSWORD",
+             "--kafka-property-file", str(properties)],
+            log, env={"NEWSBEAM_TEST_KAFKA_PASSWORD": env_secret}, log_level="DEBUG")
+        code = run.wait(timeout=120)
     assert code == 0, tail(log)
     result = audit(out, "tls-articles")
     assert set(result.ids_by_offset) == produced, "every offset read over TLS"

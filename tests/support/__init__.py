@@ -1,0 +1,9 @@
+"""Helpers shared by the tests (never tests themselves): the TCP proxy, the embedded broker
+behind it and topic helpers, the Schema Registry stand-in, Java peers, the synthetic stories
+of the dedup tests, the deployment manifests and the route files a run writes."""
+
+from pathlib import Path
+
+__all__ = ["REPO"]
+
+REPO = Path(__file__).resolve().parents[2]

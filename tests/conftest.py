@@ -1,4 +1,4 @@
-"""The reliability suite's broker: one embedded Kafka-protocol broker per module."""
+"""Fixtures shared by every test folder; the helpers behind them are in ``tests/support/``."""
 
 from __future__ import annotations
 
@@ -11,5 +11,6 @@ from newsbeam.broker import EmbeddedBroker
 
 @pytest.fixture(scope="module")
 def broker() -> Iterator[EmbeddedBroker]:
+    """One embedded Kafka-protocol broker (Tansu) per test module."""
     with EmbeddedBroker() as running:
         yield running

@@ -1,20 +1,12 @@
+"""The Avro files a run writes, read back by route."""
+
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from connectors.avro_files import list_avro_files, read_avro_records
-from newsbeam.broker import EmbeddedBroker
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def broker() -> Iterator[EmbeddedBroker]:
-    with EmbeddedBroker() as running:
-        yield running
+__all__ = ["read_routes"]
 
 
 def read_routes(out: Path) -> dict[str, list[dict]]:
