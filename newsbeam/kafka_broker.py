@@ -180,8 +180,9 @@ class ApacheKafkaBroker:
         return self
 
     def _wait_until_ready(self) -> None:
-        from kafka import KafkaAdminClient
         from kafka.errors import KafkaError
+
+        from connectors.kafka.settings import KafkaClientSettings
 
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
@@ -192,8 +193,9 @@ class ApacheKafkaBroker:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     pass
-                admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers,
-                                         request_timeout_ms=5000, **self._client_security())
+                admin = KafkaClientSettings(
+                    bootstrap_servers=self.bootstrap_servers,
+                    properties=self._client_security()).admin(request_timeout_ms=5000)
                 try:
                     admin.describe_cluster()
                 finally:

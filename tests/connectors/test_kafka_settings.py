@@ -4,15 +4,17 @@ cannot be downloaded here)."""
 
 from __future__ import annotations
 
+import ast
 import logging
 import pickle
 from datetime import UTC, datetime
+from pathlib import Path
 
 import cloudpickle
 import pytest
 from apache_beam.io.kafka import ReadFromKafka as JavaReadFromKafka
 from apache_beam.options.pipeline_options import PipelineOptions
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
 from connectors.kafka.options import KafkaOptions
 from connectors.kafka.planning import PartitionRange, plan_ranges
@@ -225,3 +227,40 @@ def test_ssl_endpoint_identification_maps_to_hostname_checking():
                   "ssl.endpoint.identification.algorithm=").source_config()
     assert on.client.properties["ssl_check_hostname"] is True
     assert off.client.properties["ssl_check_hostname"] is False
+
+
+def test_one_property_list_makes_every_kind_of_client(monkeypatch):
+    """Consumer, producer and admin client are made from one ``KafkaClientSettings``:
+    each gets the properties it knows, secrets resolved when it is made."""
+    monkeypatch.setenv("KAFKA_PW", "s3cret")
+    client = options("--topic", "t", "--kafka-property", "client.id=nb",
+                     "--kafka-property", "fetch.max.bytes=1000",
+                     "--kafka-property", "security.protocol=SASL_PLAINTEXT",
+                     "--kafka-property", "sasl.mechanism=PLAIN",
+                     "--kafka-property", "sasl.password=env:KAFKA_PW").source_config().client
+    for kind in (KafkaConsumer, KafkaProducer, KafkaAdminClient):
+        kwargs = client.kwargs_for(kind, request_timeout_ms=40000)
+        assert set(kwargs) <= set(kind.DEFAULT_CONFIG), kind.__name__
+        assert kwargs["client_id"] == "nb" and kwargs["sasl_plain_password"] == "s3cret"
+        assert kwargs["security_protocol"] == "SASL_PLAINTEXT"
+        assert kwargs["request_timeout_ms"] == 40000
+    assert client.kwargs_for(KafkaConsumer)["fetch_max_bytes"] == 1000
+    assert "fetch_max_bytes" not in client.kwargs_for(KafkaAdminClient)
+
+
+def test_kafka_clients_are_made_only_by_the_settings_module():
+    """Every command reaches a secured cluster the same way only if every client comes
+    from ``connectors/kafka/settings.py``: no other module of the app or the connectors
+    calls a kafka-python client constructor."""
+    clients = {"KafkaConsumer", "KafkaProducer", "KafkaAdminClient"}
+    root = Path(__file__).resolve().parents[2]
+    found = []
+    for path in sorted([*(root / "connectors").rglob("*.py"), *(root / "newsbeam").rglob("*.py")]):
+        if path == root / "connectors" / "kafka" / "settings.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "id", getattr(node.func, "attr", None))
+                if name in clients:
+                    found.append(f"{path.relative_to(root)}:{node.lineno} {name}()")
+    assert found == []
