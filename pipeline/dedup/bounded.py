@@ -158,7 +158,7 @@ class _DecideComponentFn(beam.DoFn):
             yield from guard_stage(STAGE, article, partial(
                 self._decide, index, fp=fp, clock=clock, event_time=event_time))
 
-    def _decide(self, index: DedupIndex, article: Article, *, fp, clock: float,
+    def _decide(self, index: DedupIndex, article: Article, *, fp, clock: tuple[float, float],
                 event_time: float | None) -> Article:
         decision = index.observe(article, event_time, fingerprint=fp, clock=clock).decision
         (self._duplicates if decision.duplicate_of else self._canonicals).inc()

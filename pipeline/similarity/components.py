@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.similarity.clock import DedupClock
 from pipeline.similarity.config import DedupConfig
 from pipeline.similarity.entry import u32_bytes, u32_from
 from pipeline.similarity.fingerprint import Fingerprint, fingerprint_of
@@ -276,25 +277,23 @@ def _verified_translations(buckets: Sequence[Sequence[tuple[Member, int]]],
 
 
 def run_clocks(records: Iterable[tuple[str, float | None]],
-               ttl_seconds: float) -> list[float]:
-    """The index clock just before each record of a run, in run order.
+               ttl_seconds: float) -> list[tuple[float, float]]:
+    """The index clock ``(now, epoch)`` just before each record of a run, in run order.
 
-    Mirrors ``DedupIndex.observe``: the clock is the largest event time of the records
-    it remembered; a redelivered id that is still remembered (within the TTL) leaves it
-    unchanged. Only ids and times: the whole run's list fits one worker.
+    Mirrors ``DedupIndex.observe`` (the rule is ``clock.DedupClock``'s): the clock is the
+    largest real event time of the records it remembered, the epoch the first; a
+    redelivered id that is still remembered (within the TTL) leaves it unchanged. Only
+    ids and times: the whole run's list fits one worker.
     """
-    clock = float("-inf")
+    clock = DedupClock()
     remembered: dict[str, float] = {}
-    clocks: list[float] = []
+    clocks: list[tuple[float, float]] = []
     for ident, event_time in records:
-        clocks.append(clock)
+        clocks.append(clock.snapshot())
         ts = remembered.get(ident)
-        if ts is not None and ts + ttl_seconds > clock:
+        if ts is not None and not clock.expired(ts, ttl_seconds):
             continue
-        if event_time is not None and event_time > clock:
-            clock = event_time
-        ts = event_time if event_time is not None else clock
-        remembered[ident] = 0.0 if ts == float("-inf") else ts
+        remembered[ident] = clock.advance(event_time)
     return clocks
 
 

@@ -31,9 +31,10 @@ What an article contributes (keys, signatures, band keys) is its ``Fingerprint``
 function of its text alone: the Beam stages compute it ahead, on any worker, and pass it
 to ``observe``; the pairwise tests are ``verify``'s, shared with bounded partitioning.
 
-Time: each entry carries an event time (the article's, else the index clock); the
-clock is the maximum event time seen, and an entry with ``ts + ttl <= clock`` no longer
-matches and is evicted. Because expiry is checked on every lookup, *when* memory is
+Time (``clock``: one rule for every path): each entry carries an event time (the
+article's; without one, the newest real time seen, or the first real time once one
+arrives); the clock is the maximum real event time seen, and an entry with
+``ts + ttl <= clock`` no longer matches and is evicted. Because expiry is checked on every lookup, *when* memory is
 reclaimed never changes a decision, and ``restore(records())`` continues exactly where
 the original index stopped.
 """
@@ -42,12 +43,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
 
 from pipeline.similarity.bandtable import BandTable
+from pipeline.similarity.clock import PENDING, DedupClock
 from pipeline.similarity.config import DedupConfig
 from pipeline.similarity.entry import Entry, decode_entry, encode_entry
 from pipeline.similarity.fingerprint import Fingerprint, fingerprint_of, title_band_keys
@@ -109,7 +111,7 @@ class DedupIndex:
         self._anchor_bands = BandTable()  # canonical articles' anchor bands -> seqs
         self._title_bands = BandTable()   # canonical articles' headline bands -> seqs
         self._next_seq = 0
-        self._clock = float("-inf")
+        self._clock = DedupClock()
         self._since_sweep = 0
 
     # ------------------------------------------------------------------ public API
@@ -118,33 +120,30 @@ class DedupIndex:
 
     @property
     def clock(self) -> float:
-        return self._clock
+        """The newest real event time seen (``-inf`` before any)."""
+        return self._clock.now
 
     def observe(self, doc: Document, event_time: float | None = None, *,
                 fingerprint: Fingerprint | None = None,
-                clock: float | None = None) -> Observation:
+                clock: tuple[float, float] | None = None) -> Observation:
         """Decide ``doc`` against the remembered articles, then remember it.
 
         ``fingerprint``: ``fingerprint_of(doc, config)`` computed ahead (in parallel, by the
-        Beam stage); ``clock``: the clock of a run this index sees only part of (a
-        bounded run's component, ``pipeline.similarity.components``) just before ``doc``.
+        Beam stage); ``clock``: the clock ``(now, epoch)`` of a run this index sees only
+        part of (a bounded run's component, ``components.run_clocks``) just before ``doc``.
         """
-        if clock is not None and clock > self._clock:
-            self._clock = clock
+        if clock is not None:
+            self._clock.catch_up(*clock)
         known = self._live(self._by_id.get(doc.id))
         if known is not None:  # the clock moves only with a new record, so restore agrees
             return Observation(self._replayed(known), None)
-        previous = self._clock
-        if event_time is not None and event_time > self._clock:
-            self._clock = event_time
-        ts = event_time if event_time is not None else self._clock
-        if ts == float("-inf"):
-            ts = 0.0
+        previous = self._clock.snapshot()
+        ts = self._clock.advance(event_time)
         try:
             fp = fingerprint if fingerprint is not None else fingerprint_of(doc, self.config)
             entry, decision = self._decide(fp, ts)
         except BaseException:
-            self._clock = previous  # a failed observation leaves the index as it was
+            self._clock = DedupClock(*previous)  # a failed observation changes nothing
             raise
         self._evict()
         self._insert(entry, fp)
@@ -153,17 +152,23 @@ class DedupIndex:
     def records(self) -> list[bytes]:
         """Every live entry, oldest first: a snapshot ``restore`` rebuilds from."""
         self._evict(full=True)
-        return [encode_entry(e) for e in self._entries.values()]
+        return [encode_entry(e if e.ts != PENDING or self._clock.epoch == PENDING
+                             else replace(e, ts=self._clock.epoch))
+                for e in self._entries.values()]
 
     @classmethod
     def restore(cls, records: Iterable[bytes], config: DedupConfig | None = None) -> DedupIndex:
-        """An index equivalent to the one whose ``records()`` (or observe log) is given."""
+        """An index equivalent to the one whose ``records()`` (or observe log) is given.
+
+        The first real time (the epoch) is the time of the first entry by seq that has
+        one: every entry before it is pending, and it moved the clock off "no time"."""
         index = cls(config)
         entries = sorted((decode_entry(r) for r in records), key=lambda e: e.seq)
         for entry in entries:
             if entry.seq in index._entries:
                 continue
-            index._clock = max(index._clock, entry.ts)
+            if entry.ts != PENDING:
+                index._clock.catch_up(entry.ts, entry.ts)
             index._insert(entry)
         index._evict(full=True)
         return index
@@ -272,7 +277,7 @@ class DedupIndex:
         if seq is None:
             return None
         entry = self._entries.get(seq)
-        if entry is None or entry.ts + self.config.ttl_seconds <= self._clock:
+        if entry is None or self._clock.expired(entry.ts, self.config.ttl_seconds):
             return None
         return entry
 
@@ -318,16 +323,16 @@ class DedupIndex:
         queue can hold a fresh entry while an older one sits behind it; the periodic full
         sweep bounds how long such an entry outlives its TTL in memory.
         """
-        horizon = self._clock - self.config.ttl_seconds
+        ttl, clock = self.config.ttl_seconds, self._clock
         while self._entries:
-            seq, entry = next(iter(self._entries.items()))
-            if entry.ts > horizon:
+            entry = next(iter(self._entries.values()))
+            if not clock.expired(entry.ts, ttl):
                 break
             self._remove(entry)
         self._since_sweep += 1
         if full or self._since_sweep >= self.config.sweep_every:
             self._since_sweep = 0
-            for entry in [e for e in self._entries.values() if e.ts <= horizon]:
+            for entry in [e for e in self._entries.values() if clock.expired(e.ts, ttl)]:
                 self._remove(entry)
 
     def _remove(self, entry: Entry) -> None:
