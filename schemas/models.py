@@ -140,6 +140,7 @@ class BoilerplateStats(_Record):
     lines_removed: int = 0
     chars_removed: int = 0
     reasons: dict[str, int] = Field(default_factory=dict)
+    learned_chrome_overruled: bool = False
 
 
 class Article(_Record):
@@ -148,7 +149,7 @@ class Article(_Record):
     Stages return updated copies (``model_copy(update=...)``); a record is never mutated.
     """
 
-    schema_version: int = 1
+    schema_version: int = 2
     id: str
     url: str
     canonical_url: str
