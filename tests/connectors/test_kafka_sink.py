@@ -14,7 +14,7 @@ from connectors.kafka.sink import OutgoingRecord, WriteToKafka, _ProduceFn
 from newsbeam.broker import EmbeddedBroker
 from schemas.failures import Stage
 from schemas.models import Provenance, ProvenanceKind
-from tests.connectors.conftest import create_topic
+from tests.support.broker import create_topic
 
 RUNNER = ["--runner=FnApiRunner"]
 

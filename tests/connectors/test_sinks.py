@@ -33,7 +33,7 @@ from newsbeam.jobs import build_streaming
 from newsbeam.options import sink_settings
 from schemas.models import Article, DeadLetter, Provenance, ProvenanceKind, TopicTag
 from schemas.routes import route_article, route_dead_letter
-from tests.connectors.test_schema_registry import RegistryStandIn
+from tests.support.registry import RegistryStandIn
 
 RUNNER = ["--runner=FnApiRunner"]
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -3,7 +3,7 @@
 The file write is fused into the source's stage and fsynced in ``finish_bundle``, so a
 bundle's outputs are durable before its offsets are committed (bundle finalization).
 
-    python -m tests.connectors.run_source --out FILE [--sleep-ms N] <Kafka flags>
+    python -m tests.connectors.kafka.run_source --out FILE [--sleep-ms N] <Kafka flags>
 """
 
 from __future__ import annotations

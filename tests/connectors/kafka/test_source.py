@@ -29,10 +29,10 @@ from connectors.kafka.positions import parse_start, parse_stop
 from connectors.kafka.reader import PartitionReader
 from connectors.kafka.settings import KafkaClientSettings, KafkaSourceConfig
 from connectors.kafka.source import METRICS_NAMESPACE, ReadFromKafka, StopAt, _KafkaOffsetTracker
-from tests.connectors.conftest import create_topic, produce, proxied_broker
+from tests.support import REPO
+from tests.support.broker import create_topic, produce, proxied_broker
 
 RUNNER = ["--runner=FnApiRunner"]
-REPO = Path(__file__).resolve().parents[2]
 
 
 def source_config(bootstrap: str, topic: str, *, start: str = "committed",
@@ -162,7 +162,7 @@ def test_stop_now_reads_to_the_true_log_end(broker):
 
 def start_job(bootstrap: str, topic: str, group: str, out: Path, *extra: str,
               stop: str = "never", sleep_ms: int = 0) -> subprocess.Popen:
-    command = [sys.executable, "-m", "tests.connectors.run_source", "--out", str(out),
+    command = [sys.executable, "-m", "tests.connectors.kafka.run_source", "--out", str(out),
                "--sleep-ms", str(sleep_ms), "--bootstrap-servers", bootstrap,
                "--topic", topic, "--group-id", group, "--stop", stop, *extra]
     return subprocess.Popen(command, cwd=REPO, start_new_session=True,
@@ -317,7 +317,7 @@ def test_connection_cut_for_20s_then_restored_loses_nothing(tmp_path):
     ~20 s while records keep being produced (the producer buffers and retries), then
     restores it: the job logs the outage, resumes by itself and reads every record."""
     with proxied_broker() as proxy:
-        bootstrap = f"127.0.0.1:{proxy.port}"
+        bootstrap = proxy.address
         topic = create_topic(bootstrap, 3)
         produced = produce(bootstrap, topic, 30, 3)
         out = tmp_path / "out.txt"
