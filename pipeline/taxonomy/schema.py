@@ -1,7 +1,9 @@
 """The taxonomy as validated data: tag definitions and per-language term lists.
 
-``tags.yaml`` names each tag's IPTC Media Topic code and threshold; ``terms/<lang>.yaml``
-lists, per tag, weighted terms for one language. Adding a language is adding a file.
+``tags.yaml`` names each tag's IPTC Media Topic code and threshold; its tags must be
+exactly ``schemas.routes.TAGS`` (the one list of tags), else loading fails.
+``terms/<lang>.yaml`` lists, per tag, weighted terms for one language. Adding a language
+is adding a file.
 
 Term syntax (matched on whole words unless starred; case-insensitively when written in
 lower case, exactly when written with capitals):
@@ -29,6 +31,8 @@ from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from schemas.routes import TAGS
 
 __all__ = [
     "COMMON",
@@ -123,6 +127,18 @@ class TagSpec(_Spec):
 
 class _TagsFile(_Spec):
     tags: dict[str, TagSpec]
+
+    @field_validator("tags")
+    @classmethod
+    def _the_one_tag_list(cls, v: dict[str, TagSpec]) -> dict[str, TagSpec]:
+        missing = [tag for tag in TAGS if tag not in v]
+        unknown = sorted(set(v) - set(TAGS))
+        if missing or unknown:
+            raise ValueError(
+                f"the tags must be exactly schemas.routes.TAGS {list(TAGS)} (the one list "
+                f"the routes and article.avsc follow); missing {missing}, unknown {unknown}. "
+                "To add or rename a tag, change TAGS and this file together")
+        return v
 
 
 class Taxonomy(_Spec):

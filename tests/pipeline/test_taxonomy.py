@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipeline.taxonomy import TaxonomyError, TermMatcher, TopicTagger, fold, load_taxonomy
 from pipeline.taxonomy.matcher import Entry
@@ -72,6 +73,27 @@ def test_invalid_taxonomy_is_refused_with_a_reason(tmp_path: Path, body: str, me
     _write(tmp_path, TAGS_OK, xx=body)
     with pytest.raises(TaxonomyError, match=message):
         load_taxonomy(tmp_path)
+
+
+@pytest.mark.parametrize("change, missing, unknown", [
+    (lambda tags: tags.pop("culture"), "['culture']", "[]"),
+    (lambda tags: tags.update(weather=tags["energy"]), "[]", "['weather']"),
+    (lambda tags: tags.update(defence=tags.pop("defense")), "['defense']", "['defence']"),
+])
+def test_tags_yaml_must_define_exactly_the_routes_tags(tmp_path: Path, change, missing: str,
+                                                       unknown: str) -> None:
+    spec = yaml.safe_load(TAGS_OK)
+    change(spec["tags"])
+    _write(tmp_path, yaml.safe_dump(spec), xx="language: xx\ntags: {}\n")
+    with pytest.raises(TaxonomyError) as refused:
+        load_taxonomy(tmp_path)
+    message = str(refused.value)
+    assert "tags.yaml" in message and "schemas.routes.TAGS" in message
+    assert f"missing {missing}, unknown {unknown}" in message
+
+
+def test_the_shipped_tags_are_the_routes_tags() -> None:
+    assert list(load_taxonomy().tags) == list(TAGS)
 
 
 def test_adding_a_language_is_adding_a_file(tmp_path: Path) -> None:
