@@ -44,9 +44,9 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
                             "$NEWSBEAM_KAFKA_BOOTSTRAP_SERVERS, else 127.0.0.1:9092).")
     group.add_argument("--kafka-property", dest="kafka_properties", action="append",
                        default=None, metavar="KEY=VALUE",
-                       help="Client property in Kafka's dotted names "
+                       help="Client property KEY=VALUE in Kafka's dotted names "
                             "(security.protocol=SASL_SSL, client.id=..., fetch.max.bytes=...); "
-                            "secrets only as KEY=env:VAR or KEY=file:PATH. Repeatable.")
+                            "secrets only as KEY=env:VAR or KEY=file:PATH; repeat for several.")
     group.add_argument("--kafka-property-file", dest="kafka_property_file", default=None,
                        metavar="FILE",
                        help="Java-style .properties file of client properties "
