@@ -13,7 +13,7 @@ from pipeline.dedup import DedupConfig, DeduplicateArticles, deduplicate_batch
 from pipeline.stage import ARTICLES, DEAD_LETTER
 from pipeline.stateful_order import replay_order
 from schemas.models import Article, Provenance, ProvenanceKind
-from tests.pipeline.test_similarity_components import mixed_run
+from tests.support.stories import mixed_run
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-
 import numpy as np
 import pytest
 
@@ -16,64 +14,7 @@ from pipeline.similarity.components import (
     run_clocks,
 )
 from pipeline.similarity.fingerprint import Fingerprint
-from tests.pipeline.test_similarity_index import (
-    FIGURES,
-    NAMES,
-    WORDS,
-    Doc,
-    _reissue_pair,
-    _story,
-    edit,
-    prose,
-)
-
-
-def mixed_run(seed: int) -> tuple[list[Doc], list[float | None]]:
-    """Stories with exact and edited copies, truncated corrections, a marked wire
-    re-issue, translations (same source URL, or shared anchors only), tracking-parameter
-    URLs, short texts, redeliveries, late and missing event times."""
-    rng = random.Random(seed)
-    docs: list[Doc] = []
-    for s in range(40):
-        body = prose(1000 + s)
-        docs.append(Doc(f"s{s}", body))
-        for c in range(rng.randint(0, 4)):
-            kind = rng.random()
-            if kind < 0.25:
-                copy = body.upper()
-            elif kind < 0.6:
-                copy = edit(body, rng.randint(1, 25), seed=c)
-            else:
-                copy = " ".join(body.split()[: rng.randint(40, 100)])
-            docs.append(Doc(f"s{s}c{c}", copy))
-    docs += [Doc(f"n{i}", f"{NAMES[i]} {FIGURES[i]} " + prose(2000 + i)) for i in range(10)]
-    docs.append(Doc("short1", "Storm closes the harbour road tonight"))
-    rng.shuffle(docs)
-    original, corrected = _reissue_pair()
-    english = _story("The report names {name} and cites {figure} as a {word} target.",
-                     WORDS[:10])
-    norwegian = _story("Rapporten nevner {name} og viser til {figure} som et {word} mål.",
-                       WORDS[10:20])
-    together = [  # stories whose members arrive close together, so even a short TTL links them
-        [Doc("wire", original, title="GM <GM> TO IDLE SIX PLANTS, 21,600 WORKERS"),
-         Doc("wire-fix", corrected, title="CORRECTED - GM <GM> TO IDLE SIX PLANTS")],
-        [Doc("en", english, language="en"), Doc("nb", norwegian, language="nb")],
-        [Doc("vi-orig", prose(54), language="vi", canonical_url="https://origin.example/a/9"),
-         Doc("nb-tr", prose(55), language="nb", source_url="https://origin.example/a/9"),
-         Doc("de-tr", prose(56), language="de", source_url="https://origin.example/a/9")],
-        [Doc("utm-a", prose(58), canonical_url="https://site.example/p?utm_source=x"),
-         Doc("utm-b", prose(59), canonical_url="https://site.example/p?utm_medium=y")],
-        [Doc("short2", "Storm closes the harbour road tonight!")],
-    ]
-    for group in together:
-        at = rng.randrange(len(docs))
-        docs[at:at] = group
-    docs += [docs[rng.randrange(len(docs))] for _ in range(8)]  # redeliveries
-    times: list[float | None] = []
-    for i in range(len(docs)):
-        r = rng.random()
-        times.append(None if r < 0.1 else float(i * 10 + (rng.randint(-400, 50) if r < 0.3 else 0)))
-    return docs, times
+from tests.support.stories import Doc, mixed_run, prose
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import random
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -24,42 +23,7 @@ from pipeline.similarity import (
     shingle_hashes,
     tokens,
 )
-
-WORDS = ("market council harbour energy grid minister court museum project budget winter "
-         "company shares report factory workers union plant station river bridge school "
-         "hospital festival league season contract network vessel airport railway city "
-         "north south village coast forest summit treaty border export import price").split()
-
-
-def prose(seed: int, n: int = 120) -> str:
-    rng = random.Random(seed)
-    sentences, words = [], [rng.choice(WORDS) for _ in range(n)]
-    for i in range(0, n, 12):
-        chunk = words[i:i + 12]
-        sentences.append(" ".join(chunk).capitalize() + ".")
-    return " ".join(sentences)
-
-
-def edit(text: str, n_changes: int, seed: int = 0) -> str:
-    rng = random.Random(seed)
-    words = text.split()
-    for i in rng.sample(range(len(words)), n_changes):
-        words[i] = "changed" + str(i)
-    return " ".join(words)
-
-
-@dataclass(frozen=True)
-class Doc:
-    id: str
-    body: str
-    title: str = ""
-    language: str = "en"
-    canonical_url: str = ""
-    source_url: str | None = None
-
-    def __post_init__(self) -> None:
-        if not self.canonical_url:
-            object.__setattr__(self, "canonical_url", f"https://site.example/{self.id}")
+from tests.support.stories import WORDS, Doc, anchored_story, edit, prose, reissue_pair
 
 
 def run(docs: list[Doc], index: DedupIndex | None = None,
@@ -165,23 +129,11 @@ def test_translation_of_an_article_already_seen() -> None:
     assert decisions["nb"] == ("orig", "same_source_url")
 
 
-NAMES = ("Ito Naoki", "Ishiba Shigeru", "Kawasaki Frontale", "Yokohama", "JICA", "Hanoi",
-         "Matsuo Laboratory", "Tokyo", "Noi Bai", "Yen Xa")
-FIGURES = ("1973", "2025", "250", "500", "2030", "20 billion", "300 million", "80 billion",
-           "2000", "50 billion")
-
-
-def _story(template: str, filler: list[str]) -> str:
-    parts = [template.format(name=n, figure=f, word=w)
-             for n, f, w in zip(NAMES, FIGURES, filler, strict=True)]
-    return " ".join(parts)
-
-
 def test_probable_translation_is_a_relation_not_a_duplicate() -> None:
-    english = _story("The report names {name} and cites {figure} as a {word} target.",
-                     WORDS[:10])
-    norwegian = _story("Rapporten nevner {name} og viser til {figure} som et {word} mål.",
-                       WORDS[10:20])
+    english = anchored_story(
+        "The report names {name} and cites {figure} as a {word} target.", WORDS[:10])
+    norwegian = anchored_story(
+        "Rapporten nevner {name} og viser til {figure} som et {word} mål.", WORDS[10:20])
     unrelated = prose(60)
     index = DedupIndex()
     run([Doc("en", english, language="en"), Doc("x", unrelated)], index)
@@ -302,16 +254,8 @@ def test_exact_groups_do_not_depend_on_arrival_order() -> None:
         assert groups(order) == expected
 
 
-def _reissue_pair() -> tuple[str, str]:
-    original = prose(400, 160)
-    words = original.split()
-    rewritten = prose(401, 90).split()
-    corrected = " ".join(words[:45] + rewritten[:70] + words[100:110])
-    return original, corrected
-
-
 def test_marked_wire_reissue_matches_on_headline_and_lower_body_bar() -> None:
-    original, corrected = _reissue_pair()
+    original, corrected = reissue_pair()
     a = shingle_hashes(tokens(original), 3)
     b = shingle_hashes(tokens(corrected), 3)
     inter = len(np.intersect1d(a, b))

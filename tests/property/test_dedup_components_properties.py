@@ -7,16 +7,25 @@ from hypothesis import strategies as st
 
 from pipeline.similarity import DedupConfig, DedupIndex
 from pipeline.similarity.components import decide_by_components
-from tests.pipeline import test_similarity_index as core
+from tests.support.stories import (
+    FIGURES,
+    NAMES,
+    WORDS,
+    Doc,
+    anchored_story,
+    edit,
+    prose,
+    reissue_pair,
+)
 
 # a small pool of texts that relate in every way dedup knows: copies, edits, truncations,
 # shared credits and URLs, translations by anchors, marked wire re-issues, short texts
-_BASES = [core.prose(7000 + i) for i in range(4)]
-_ANCHORED = [core._story("The report names {name} and cites {figure} as a {word} target.",
-                         core.WORDS[:10]),
-             core._story("Rapporten nevner {name} og viser til {figure} som et {word} mål.",
-                         core.WORDS[10:20])]
-_WIRE = core._reissue_pair()
+_BASES = [prose(7000 + i) for i in range(4)]
+_ANCHORED = [
+    anchored_story("The report names {name} and cites {figure} as a {word} target.", WORDS[:10]),
+    anchored_story("Rapporten nevner {name} og viser til {figure} som et {word} mål.",
+                   WORDS[10:20])]
+_WIRE = reissue_pair()
 _HEADLINE = "GM <GM> TO IDLE SIX PLANTS, 21,600 WORKERS"
 
 
@@ -34,17 +43,17 @@ def _variant_body(kind: int, base: int, n: int, body: str,
     if kind == 0:
         return body, "en", None, url
     if kind == 1:
-        return core.edit(body, 1 + n % 20, seed=n), "en", None, url
+        return edit(body, 1 + n % 20, seed=n), "en", None, url
     if kind == 2:
         return " ".join(body.split()[: 30 + (n * 7) % 60]), "en", None, url
     if kind == 3:
-        return core.prose(8000 + n), "nb", f"https://origin.example/{base}", url
+        return prose(8000 + n), "nb", f"https://origin.example/{base}", url
     if kind == 4:
         return _ANCHORED[n % 2], ("en", "nb")[n % 2], None, url
     if kind == 5:
-        return (core.prose(9000 + n), "en", None,
+        return (prose(9000 + n), "en", None,
                 f"https://site.example/story/{base}?utm_source={n}")
-    return f"{core.NAMES[n % 10]} {core.FIGURES[base]} short note", "en", None, url
+    return f"{NAMES[n % 10]} {FIGURES[base]} short note", "en", None, url
 
 
 record = st.tuples(st.integers(0, 7), st.integers(0, 3), st.integers(0, 40),
@@ -59,7 +68,7 @@ def test_components_decide_as_one_index(records, ttl: float, bands: int) -> None
     for kind, base, n, ts in records:
         body, language, source, url, title = _variant(kind, base, n)
         ident = f"r{kind}-{base}-{n}" if n % 5 else f"redelivered-{kind}"  # ids repeat
-        docs.append(core.Doc(ident, body, title=title, language=language, source_url=source,
+        docs.append(Doc(ident, body, title=title, language=language, source_url=source,
                         canonical_url=url))
         times.append(None if ts is None else float(ts))
     one = DedupIndex(config)
