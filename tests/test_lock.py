@@ -16,7 +16,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from tests.deploy import manifests
+from tests.support import manifests
 
 __all__ = ["lock_problems", "read_lock"]
 

@@ -17,8 +17,8 @@ import apache_beam
 import jsonschema
 import pytest
 
-from tests.deploy import manifests
-from tests.deploy.manifests import DEPLOY, ROOT
+from tests.support import manifests
+from tests.support.manifests import DEPLOY, ROOT
 
 VERSION = manifests.project_version()
 IMAGE_REPO = "registry.example.com/newsbeam/newsbeam"

@@ -26,7 +26,7 @@ from apache_beam.portability.api import beam_runner_api_pb2
 from apache_beam.runners.portability.portable_runner import JobServiceHandle, PortableRunner
 from apache_beam.transforms import environments
 
-from tests.deploy import manifests
+from tests.support import manifests
 
 RUNNERS = ("FlinkRunner", "DataflowRunner", "DaskRunner")
 
