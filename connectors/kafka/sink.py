@@ -20,7 +20,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
 
-from connectors.kafka.settings import KafkaSinkConfig
+from connectors.kafka.settings import KafkaSinkConfig, new_producer
 from schemas.failures import Stage, dead_letter
 from schemas.models import DeadLetter, Provenance
 
@@ -68,7 +68,7 @@ class _ProduceFn(beam.DoFn):
                 window=beam.DoFn.WindowParam):
         record = element if isinstance(element, OutgoingRecord) else OutgoingRecord(*element)
         if self._producer is None:  # a bad configuration raises here, it is not a record's fault
-            self._producer = KafkaProducer(**self._config.producer_kwargs())
+            self._producer = new_producer(self._config)
         try:
             future = self._producer.send(record.topic, key=record.key, value=record.value,
                                          headers=list(record.headers) or None)
