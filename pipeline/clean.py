@@ -11,6 +11,11 @@ Output: ``ParDo(...).with_outputs(DEAD_LETTER, main=ARTICLES)``. Main: the clean
 ``source_url``, ``boilerplate`` stats; title, author, published_at and canonical_url
 filled from the page when missing; ``html`` dropped).
 
+Learned chrome never empties an article nor removes most of its text: the cleaner
+then keeps those lines and sets ``boilerplate.learned_chrome_overruled`` (counted as
+``clean/learned_chrome_overruled``); and the learner counts a line once per distinct
+story, so a republished story reaches dedup with the first copy's body (issue 20).
+
 An article with nothing left after cleaning goes to the dead-letter output with
 ``error_class="EmptyAfterCleaning"``: an empty body would only pollute language
 detection, dedup and tagging downstream, while the dead letter keeps the raw input
@@ -160,6 +165,9 @@ class _CleanArticlesFn(beam.DoFn):
                 beam.metrics.Metrics.counter(Stage.CLEAN.value, "articles").inc()
                 beam.metrics.Metrics.counter(Stage.CLEAN.value, "lines_removed").inc(
                     out.boilerplate.lines_removed)
+                if out.boilerplate.learned_chrome_overruled:
+                    beam.metrics.Metrics.counter(
+                        Stage.CLEAN.value, "learned_chrome_overruled").inc()
             yield out
         if learned:  # the article was seen (even if it ended as a dead letter)
             self._store(site, learned[0], learner_state)

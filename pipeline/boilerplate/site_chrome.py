@@ -6,11 +6,15 @@ and in at least ``min_share`` of its window is chrome *for that site only* (text
 across sites is syndication, which dedup handles).
 
 The learner is pure and bounded: a window of the last ``window`` articles, each capped
-at ``max_lines`` line hashes, so state never grows with the stream. Re-sent copies of
-one article (updates, corrections) would otherwise teach the learner that the article
-itself is chrome, so an article sharing most of its long lines with one in the window
-replaces that entry instead of adding a new one. ``to_bytes``/``from_bytes`` let a Beam
-stateful DoFn keep it in per-key state.
+at ``max_lines`` line hashes (with each line's length), so state never grows with the
+stream. A line counts once per distinct *story*: copies of one story (a republished
+wire flash, updates, corrections) would otherwise teach the learner that the story
+itself is chrome (issue 20), so an article is a near copy of a window article when the
+lines they share hold more than half of the characters of each, and a near copy
+replaces that entry instead of adding a new one. Weighing lines by their characters
+makes a one-line flash a copy of itself while a shared footer, a small part of two
+different stories, is not. ``to_bytes``/``from_bytes`` let a Beam stateful DoFn keep it
+in per-key state.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import struct
 from array import array
 from collections import Counter, deque
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import xxhash
 
@@ -29,8 +34,10 @@ __all__ = ["SiteChromeLearner", "line_key"]
 
 _HEADER = struct.Struct("<4sIIdId")
 _ENTRY = struct.Struct("<Id")
-_MAGIC = b"SCL3"
-_LONG_LINE = 60
+_MAGIC = b"SCL4"  # entries hold each line's length (uint16)
+_MAGIC_V3 = b"SCL3"  # entries held a long-line flag (byte); still read
+_V3_WEIGHTS = (20, 60)  # a v3 line's assumed length: short, long (>= 60 characters)
+_MAX_WEIGHT = 0xFFFF
 
 
 def line_key(line: str) -> int:
@@ -42,8 +49,25 @@ def line_key(line: str) -> int:
     return xxhash.xxh32_intdigest(normalise_line(line).casefold().encode())
 
 
+@dataclass(frozen=True, slots=True)
+class _Story:
+    """One window article: its line keys, each line's length (characters), when seen."""
+
+    weights: dict[int, int]
+    total: int
+    at: float
+    blob: bytes
+
+
+def _story(weights: dict[int, int], at: float) -> _Story:
+    ordered = sorted(weights)
+    blob = (_ENTRY.pack(len(ordered), at) + array("I", ordered).tobytes()
+            + array("H", (weights[k] for k in ordered)).tobytes())
+    return _Story(weights, sum(weights.values()), at, blob)
+
+
 class SiteChromeLearner:
-    """Recurring-line statistics of one site's recent articles."""
+    """Recurring-line statistics of one site's recent stories."""
 
     def __init__(self, window: int = 200, min_articles: int = 3, min_share: float = 0.02,
                  max_lines: int = 300, max_age_s: float = 30 * 86400.0) -> None:
@@ -56,9 +80,7 @@ class SiteChromeLearner:
         if max_age_s <= 0:
             raise ValueError("max_age_s must be > 0")
         self.min_share, self.max_lines, self.max_age_s = min_share, max_lines, max_age_s
-        # Each entry: (all line keys, keys of long lines, serialised form, seen at) of
-        # one article.
-        self._articles: deque[tuple[frozenset[int], frozenset[int], bytes, float]] = deque()
+        self._articles: deque[_Story] = deque()
         self._counts: Counter[int] = Counter()
 
     def __len__(self) -> int:
@@ -75,58 +97,53 @@ class SiteChromeLearner:
         articles older than ``max_age_s`` before it are forgotten, so a site's old
         chrome fades after a redesign without any timer.
         """
-        keys: list[int] = []
-        long_keys: list[int] = []
-        seen: set[int] = set()
+        weights: dict[int, int] = {}
         for raw in lines:
             line = normalise_line(raw)
             if not line:
                 continue
             key = line_key(line)
-            if key in seen:
+            if key in weights:
                 continue
-            seen.add(key)
-            keys.append(key)
-            if len(line) >= _LONG_LINE:
-                long_keys.append(key)
-            if len(keys) >= self.max_lines:
+            weights[key] = min(len(line), _MAX_WEIGHT)
+            if len(weights) >= self.max_lines:
                 break
         self._expire(at)
-        self._add(frozenset(keys), frozenset(long_keys), at)
-        return self.chrome_keys(keys)
+        self._add(weights, at)
+        return self.chrome_keys(weights)
 
     def _expire(self, now: float) -> None:
-        while self._articles and self._articles[0][3] < now - self.max_age_s:
-            self._counts.subtract(self._articles.popleft()[0])
+        while self._articles and self._articles[0].at < now - self.max_age_s:
+            self._counts.subtract(self._articles.popleft().weights.keys())
 
     def chrome_keys(self, keys: Iterable[int]) -> frozenset[int]:
-        """Of ``keys``, those seen in enough of the window's articles."""
+        """Of ``keys``, those seen in enough of the window's stories."""
         threshold = self.threshold
         return frozenset(k for k in keys if self._counts[k] >= threshold)
 
-    def _add(self, keys: frozenset[int], long_keys: frozenset[int], at: float) -> None:
-        replaced = self._near_copy(long_keys)
+    def _add(self, weights: dict[int, int], at: float) -> None:
+        replaced = self._near_copy(weights)
         if replaced is not None:
-            old = self._articles[replaced]
-            self._counts.subtract(old[0])
+            self._counts.subtract(self._articles[replaced].weights.keys())
             del self._articles[replaced]
-        self._articles.append((keys, long_keys, _encode_entry(keys, long_keys, at), at))
-        self._counts.update(keys)
+        self._articles.append(_story(weights, at))
+        self._counts.update(weights.keys())
         while len(self._articles) > self.window:  # lazy eviction: oldest article first
-            self._counts.subtract(self._articles.popleft()[0])
+            self._counts.subtract(self._articles.popleft().weights.keys())
         if len(self._counts) > 2 * self.window * self.max_lines:
             self._counts = +self._counts  # drop zero entries, keep memory bounded
 
-    def _near_copy(self, long_keys: frozenset[int]) -> int | None:
-        """Index of a window article sharing over half of these long lines, if any."""
-        if len(long_keys) < 2:
-            return None
-        candidates = [k for k in long_keys if self._counts[k] > 0]
-        if len(candidates) * 2 <= len(long_keys):
+    def _near_copy(self, weights: dict[int, int]) -> int | None:
+        """Index of the newest window story this article is a copy of, if any: the lines
+        they share hold more than half of the characters of each."""
+        total = sum(weights.values())
+        known = sum(w for k, w in weights.items() if self._counts[k] > 0)
+        if known * 2 <= total:  # cheap: most of its text is new to the whole window
             return None
         for idx in range(len(self._articles) - 1, -1, -1):
-            shared = len(long_keys & self._articles[idx][1])
-            if shared * 2 > len(long_keys):
+            story = self._articles[idx]
+            shared = sum(w for k, w in weights.items() if k in story.weights)
+            if shared * 2 > total and shared * 2 > story.total:
                 return idx
         return None
 
@@ -135,12 +152,14 @@ class SiteChromeLearner:
         header = _HEADER.pack(_MAGIC, self.window, self.min_articles, self.min_share,
                               self.max_lines, self.max_age_s)
         return header + struct.pack("<I", len(self._articles)) + b"".join(
-            entry[2] for entry in self._articles)
+            story.blob for story in self._articles)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> SiteChromeLearner:
+        """Read ``to_bytes``'s form; state written by the previous version (``SCL3``,
+        long-line flags) is read too, each line weighed by ``_V3_WEIGHTS``."""
         magic, window, min_articles, min_share, max_lines, max_age_s = _HEADER.unpack_from(data)
-        if magic != _MAGIC:
+        if magic not in (_MAGIC, _MAGIC_V3):
             raise ValueError("not a SiteChromeLearner state (bad magic)")
         learner = cls(window, min_articles, min_share, max_lines, max_age_s)
         offset = _HEADER.size
@@ -148,19 +167,18 @@ class SiteChromeLearner:
         offset += 4
         for _ in range(n_articles):
             n, at = _ENTRY.unpack_from(data, offset)
-            end = offset + _ENTRY.size + 5 * n
-            blob = bytes(data[offset:end])
+            offset += _ENTRY.size
             keys = array("I")
-            keys.frombytes(blob[_ENTRY.size:_ENTRY.size + 4 * n])
-            flags = blob[_ENTRY.size + 4 * n:]
-            long_keys = frozenset(k for k, f in zip(keys, flags, strict=True) if f)
-            learner._articles.append((frozenset(keys), long_keys, blob, at))
-            learner._counts.update(keys)
-            offset = end
+            keys.frombytes(bytes(data[offset:offset + 4 * n]))
+            offset += 4 * n
+            if magic == _MAGIC:
+                lengths = array("H")
+                lengths.frombytes(bytes(data[offset:offset + 2 * n]))
+                offset += 2 * n
+            else:
+                lengths = array("H", (_V3_WEIGHTS[bool(f)] for f in data[offset:offset + n]))
+                offset += n
+            story = _story(dict(zip(keys, lengths, strict=True)), at)
+            learner._articles.append(story)
+            learner._counts.update(story.weights.keys())
         return learner
-
-
-def _encode_entry(keys: frozenset[int], long_keys: frozenset[int], at: float) -> bytes:
-    ordered = sorted(keys)
-    flags = bytes(1 if k in long_keys else 0 for k in ordered)
-    return _ENTRY.pack(len(ordered), at) + array("I", ordered).tobytes() + flags

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Literal
 
@@ -78,6 +78,7 @@ class TextCleaning:
     captions: tuple[str, ...] = ()
     source_url: str | None = None
     headline: str | None = None
+    learned_chrome_overruled: bool = False
 
     @property
     def paragraphs(self) -> list[str]:
@@ -98,7 +99,8 @@ class TextCleaning:
             reasons[d.reason] = reasons.get(d.reason, 0) + 1  # type: ignore[index]
         return BoilerplateStats(
             lines_kept=len(self.paragraphs), lines_removed=len(self.removed),
-            chars_removed=sum(len(d.text) for d in self.removed), reasons=reasons)
+            chars_removed=sum(len(d.text) for d in self.removed), reasons=reasons,
+            learned_chrome_overruled=self.learned_chrome_overruled)
 
 
 @dataclass
@@ -288,8 +290,24 @@ def clean_text(text: str, *, title: str | None = None,
 
     ``mode="extracted"`` is for text already cut by a main-content extractor: the
     edge rules are gentler since the extractor has already dropped the page frame.
+
+    Learned chrome (``site_chrome``) is overruled when it would empty the article or
+    remove most of the text the other rules keep (a story the site repeats is not its
+    chrome, issue 20): the article is then cleaned without it, and says so.
     """
     rules = rules or load_rules()
+    cleaning = _classify(text, title, site_chrome, rules, mode)
+    if not any(d.reason == "site_chrome" for d in cleaning.decisions):
+        return cleaning
+    unlearned = _classify(text, title, (), rules, mode)
+    if len(cleaning.body) * 2 < len(unlearned.body):
+        return replace(unlearned, learned_chrome_overruled=True)
+    return cleaning
+
+
+def _classify(text: str, title: str | None, site_chrome: Collection[int], rules: Rules,
+              mode: Mode) -> TextCleaning:
+    """``clean_text``'s three passes, learned chrome taken as given."""
     lines = [n for n in (normalise_line(raw) for raw in text.splitlines()) if n]
     stoplist = choose_stoplist(lines, rules)
     feats = [line_features(line, stoplist) for line in lines]

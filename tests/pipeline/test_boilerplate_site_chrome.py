@@ -74,7 +74,7 @@ def test_serialised_state_has_a_hard_size_bound() -> None:
     learner = SiteChromeLearner(window=20, max_lines=30)
     for n in range(100):
         learner.observe([f"article {n} line {k} with its own words" for k in range(80)])
-    assert len(learner.to_bytes()) == 36 + 20 * (12 + 5 * 30)  # header + full window
+    assert len(learner.to_bytes()) == 36 + 20 * (12 + 6 * 30)  # header + full window
 
 
 def test_old_articles_expire_lazily_by_age() -> None:
