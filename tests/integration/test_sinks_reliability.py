@@ -24,6 +24,7 @@ from newsbeam.cli import main
 from schemas.encoding import decode_value
 from tests.support import REPO
 from tests.support.routes import read_routes
+from tests.support.sink_writer import streaming_writer
 
 WORDS = ("wind turbine grid cable harbour power plant electricity operator offshore "
          "capacity megawatt council museum gallery festival chip factory wafer").split()
@@ -46,58 +47,12 @@ def _offsets(out: Path) -> set[tuple[int, int]]:
             for records in read_routes(out).values() for r in records}
 
 
-def _to_routed(message) -> list:
-    """A light stand-in for the stages: the raw article, tagged by its number, routed."""
-    from schemas.models import Article, TopicTag
-    from schemas.routes import route_article
-
-    raw = json.loads(message.value)
-    number = int(raw["id"].rsplit("-", 1)[1])
-    tag = ("energy", "culture", "defense", None)[number % 4]
-    return route_article(Article(
-        id=raw["id"], url=raw["url"], canonical_url=raw["url"], title=raw["title"],
-        body=raw["body"], provenance=message.provenance,
-        topics=[TopicTag(tag=tag, score=1.0, iptc_code="x")] if tag else []))
-
-
-def _slowly(message, route, delay: float) -> list:
-    if delay:
-        time.sleep(delay)
-    return route(message)
-
-
-def streaming_writer(argv: list[str], delay: float = 0.0) -> None:
-    """``ReadFromKafka`` (unbounded unless ``--stop`` says otherwise) -> ``WriteRoutes``.
-
-    Run in a subprocess by the kill test; the stages in between are replaced by
-    ``_to_routed`` so the test exercises the sink, not the cleaning/dedup stages.
-    """
-    import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    from connectors.kafka.options import KafkaOptions
-    from connectors.kafka.source import ReadFromKafka
-    from connectors.sinks import WriteRoutes
-    from newsbeam.options import sink_settings
-    from newsbeam.runners import resolve_runner
-
-    options = PipelineOptions(argv)
-    with beam.Pipeline(runner=resolve_runner(options), options=options) as pipeline:
-        routed = (pipeline
-                  | "ReadFromKafka" >> ReadFromKafka(options.view_as(KafkaOptions).source_config())
-                  | "Route" >> beam.FlatMap(_slowly, _to_routed, delay)
-                  | "Split" >> beam.Partition(lambda r, _: int(r.route == "untagged"), 2))
-        # Two inputs, as the stages hand articles and dead letters over separately.
-        # Unbounded (--stop never / drained): the per-bundle streaming layout.
-        _ = tuple(routed) | "WriteRoutes" >> WriteRoutes(sink_settings(options, bounded=False))
-
-
 def _kill_while_writing(args: list[str], out: Path) -> list[Path]:
     """Start a streaming writer (slowed to 10 ms a record, so bundles are long), wait for
     its files, SIGKILL it while a temporary file exists; returns the temporaries left."""
     before = len(list_avro_files(str(out))) if out.exists() else 0
     process = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from tests.integration.test_sinks_reliability "
+        [sys.executable, "-c", "import sys; from tests.support.sink_writer "
          "import streaming_writer; streaming_writer(sys.argv[1:], delay=0.01)", *args,
          "--stop", "never"],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -174,7 +129,7 @@ def test_an_unbounded_run_to_both_sinks_writes_kafka_refusals_to_the_files(
             "--group-id", "both-group", "--sink", f"avro:{out}", "--sink", f"kafka:{template}",
             "--kafka-property", "max.request.size=2000", "--stop", "never"]
     process = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from tests.integration.test_sinks_reliability "
+        [sys.executable, "-c", "import sys; from tests.support.sink_writer "
          "import streaming_writer; streaming_writer(sys.argv[1:])", *args],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:

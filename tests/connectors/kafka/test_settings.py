@@ -8,7 +8,6 @@ import ast
 import logging
 import pickle
 from datetime import UTC, datetime
-from pathlib import Path
 
 import cloudpickle
 import pytest
@@ -29,6 +28,7 @@ from connectors.kafka.positions import (
 from connectors.kafka.settings import KafkaClientSettings, KafkaSourceConfig
 from connectors.kafka.source import ReadFromKafka, source_from_options
 from connectors.kafka.xlang import XlangReadFromKafka, XlangWriteToKafka, xlang_read_kwargs
+from tests.support import REPO
 
 
 def options(*flags: str) -> KafkaOptions:
@@ -253,7 +253,7 @@ def test_kafka_clients_are_made_only_by_the_settings_module():
     from ``connectors/kafka/settings.py``: no other module of the app or the connectors
     calls a kafka-python client constructor."""
     clients = {"KafkaConsumer", "KafkaProducer", "KafkaAdminClient"}
-    root = Path(__file__).resolve().parents[2]
+    root = REPO
     found = []
     for path in sorted([*(root / "connectors").rglob("*.py"), *(root / "newsbeam").rglob("*.py")]):
         if path == root / "connectors" / "kafka" / "settings.py":
