@@ -30,6 +30,7 @@ from pathlib import Path
 from kafka.errors import KafkaError
 from pydantic import ValidationError
 
+from newsbeam.broker import BrokerNotAvailable
 from newsbeam.logs import configure_logging
 
 __all__ = ["main"]
@@ -56,6 +57,13 @@ class Command:
 
 def _broker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=9092)
+    parser.add_argument("--engine", choices=("tansu", "kafka"), default="tansu",
+                        help="tansu: the embedded broker, memory only (default); kafka: "
+                             "Apache Kafka (KRaft, one node), resolved from Maven Central on "
+                             "first use; needs Java 17+ and Maven.")
+    parser.add_argument("--data-dir", default=None,
+                        help="--engine kafka: keep the data in this folder (restart on it "
+                             "later); default: a temporary folder removed on exit.")
 
 
 def _produce_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,10 +97,20 @@ def _inspect_arguments(parser: argparse.ArgumentParser) -> None:
 # ---------------------------------------------------------------- handlers
 
 def _broker(args: argparse.Namespace, _: list[str]) -> int:
-    from newsbeam.broker import EmbeddedBroker
+    if args.engine == "kafka":
+        from newsbeam.kafka_broker import ApacheKafkaBroker
 
-    broker = EmbeddedBroker(port=args.port).start()
-    print(f"broker listening on {broker.bootstrap_servers} (memory only; Ctrl-C stops it)",
+        broker = ApacheKafkaBroker(port=args.port, log_dir=args.data_dir).start()
+        where = f"data in {broker.log_dir}"
+    else:
+        if args.data_dir:
+            raise ValueError("--data-dir needs --engine kafka (the embedded broker keeps "
+                             "its data in memory)")
+        from newsbeam.broker import EmbeddedBroker
+
+        broker = EmbeddedBroker(port=args.port).start()
+        where = "memory only"
+    print(f"broker listening on {broker.bootstrap_servers} ({where}; Ctrl-C stops it)",
           flush=True)
     try:
         return broker.wait()
@@ -225,8 +243,9 @@ def _commands() -> dict[str, Command]:
 
     return {
         "broker": Command(
-            "Run the embedded Kafka-protocol broker (Tansu) in the foreground.",
+            "Run a broker in the foreground: the embedded one (Tansu) or Apache Kafka.",
             "examples:\n  newsbeam broker --port 9092\n"
+            "  newsbeam broker --engine kafka --data-dir ./kafka-data\n"
             "  # then: --bootstrap-servers 127.0.0.1:9092",
             (_broker_arguments,), _broker),
         "produce": Command(
@@ -340,7 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _log.debug("bad input", exc_info=True)
         print(f"newsbeam {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
-    except (KafkaError, TimeoutError) as exc:
+    except (KafkaError, TimeoutError, BrokerNotAvailable) as exc:
         _log.debug("Kafka failure", exc_info=True)
         print(f"newsbeam {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 1
