@@ -2,7 +2,8 @@
 //   encode SCHEMA.avsc DATUM.json OUT.bin : Avro-JSON datum -> single-object message (BinaryMessageEncoder)
 //   decode SCHEMA.avsc IN.bin OUT.json    : single-object message -> Avro-JSON datum (BinaryMessageDecoder)
 //   fingerprint SCHEMA.avsc               : the schema's CRC-64-AVRO fingerprint as a signed long
-//   container FILE.avro OUT.json          : every record of an Avro container file, one Avro-JSON datum per line
+//   container FILE.avro OUT.json          : every record of an Avro container file, one Avro-JSON datum per line;
+//                                           prints the file's avro.codec
 import java.io.File;
 import java.io.FileOutputStream;
 import java.io.OutputStream;
@@ -55,6 +56,8 @@ public class AvroPeer {
                  new File(args[1]), new GenericDatumReader<GenericRecord>());
              OutputStream out = new FileOutputStream(args[2])) {
           Schema schema = reader.getSchema();
+          String codec = reader.getMetaString("avro.codec");
+          System.out.println(codec == null ? "null" : codec);
           for (GenericRecord datum : reader) {
             JsonEncoder encoder = EncoderFactory.get().jsonEncoder(schema, out);
             new GenericDatumWriter<GenericRecord>(schema).write(datum, encoder);
