@@ -150,19 +150,21 @@ class ReadPartitions(beam.DoFn):
                 tracker=_RANGE_RESTRICTION,
                 watermark_estimator=_MANUAL_WATERMARK):
         if isinstance(element, PartitionWatch):
-            yield from self._watch(bundle_finalizer, tracker, watermark_estimator)
+            yield from self._watch(self._bundle_offsets_to_commit(bundle_finalizer), tracker,
+                                   watermark_estimator)
             return
+        offsets = self._bundle_offsets_to_commit(bundle_finalizer)
         restriction: OffsetRange = tracker.current_restriction()
         outcome = yield from self._reader.read(
             element.key, restriction.start, restriction.stop, element.stop_time_ms,
             claim=tracker.try_claim, stop_at=lambda offset: tracker.try_claim(StopAt(offset)),
             seconds=self._config.bundle_seconds)
-        self._commit_on_finalize(bundle_finalizer, element.key, outcome.last_claimed)
+        self._commit_on_finalize(offsets, element.key, outcome.last_claimed)
         _raise_watermark(watermark_estimator, self._reader.mark(element.key))
         if not outcome.done:
             tracker.defer_remainder(Duration.of(outcome.retry_in))
 
-    def _watch(self, bundle_finalizer, tracker, watermark_estimator):
+    def _watch(self, offsets, tracker, watermark_estimator):
         """Re-list partitions now and then; read those found after the start."""
         config = self._config
         state: WatchState = tracker.current_restriction()
@@ -188,7 +190,7 @@ class ReadPartitions(beam.DoFn):
                 claim=lambda offset, key=key: tracker.try_claim(("read", key, offset)),
                 stop_at=lambda offset, key=key: tracker.try_claim(("stop", key, offset)),
                 seconds=config.bundle_seconds / len(reading))
-            self._commit_on_finalize(bundle_finalizer, key, outcome.last_claimed)
+            self._commit_on_finalize(offsets, key, outcome.last_claimed)
             delays.append(outcome.retry_in)
         if tracker.current_restriction().finished:
             return  # the runner checkpointed this watch meanwhile; the residual goes on
@@ -209,17 +211,31 @@ class ReadPartitions(beam.DoFn):
     def start_bundle(self) -> None:
         self._bundle_offsets: dict[tuple[str, int], int] | None = None
 
-    def _commit_on_finalize(self, bundle_finalizer, key: tuple[str, int],
-                            last_claimed: int | None) -> None:
-        """Commit after the runner has durably committed this bundle's outputs: one
-        commit per bundle, of this bundle's offsets only (a later bundle may still be
-        running when a runner finalizes an earlier one)."""
-        if last_claimed is None or not self._config.commit_offsets:
-            return
+    def _bundle_offsets_to_commit(self, bundle_finalizer) -> dict[tuple[str, int], int]:
+        """This bundle's next-to-read offsets, committed by one finalization callback
+        registered at the bundle's first element (a later bundle may still be running when
+        a runner finalizes an earlier one, so each bundle commits its own offsets only).
+
+        Every bundle registers the callback, also one that reads nothing or does not
+        commit: Prism (Beam 2.77) sends a FinalizeBundle request for every bundle of a
+        stage whose DoFn takes a bundle finalizer, ignoring the bundle's
+        ``requires_finalization=False``, and the Python SDK harness answers a request for a
+        bundle without callbacks with an error ("Bundle is not in a finalizable state"),
+        logged each time. Other runners then finalize idle bundles too, which costs one
+        call; such a callback commits nothing new but retries a commit that failed earlier
+        (``PartitionReader.commit``)."""
         if self._bundle_offsets is None:
             offsets = self._bundle_offsets = {}
             bundle_finalizer.register(lambda: self._reader.commit(offsets))
-        self._bundle_offsets[key] = last_claimed + 1
+        return self._bundle_offsets
+
+    def _commit_on_finalize(self, offsets: dict[tuple[str, int], int], key: tuple[str, int],
+                            last_claimed: int | None) -> None:
+        """Commit ``last_claimed + 1`` for ``key`` once the runner has durably committed
+        this bundle's outputs (fused downstream writes included)."""
+        if last_claimed is None or not self._config.commit_offsets:
+            return
+        offsets[key] = last_claimed + 1
 
 
 def _raise_watermark(watermark_estimator, mark: Timestamp | None) -> None:
