@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.boilerplate import clean_text, load_rules
+from pipeline.boilerplate import clean_text, line_key, load_rules
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 
@@ -154,3 +154,43 @@ def test_headline_lists_next_to_chrome_go_even_without_a_known_heading() -> None
     result = clean_text(text)
     assert result.paragraphs == [prose, prose + " Slutt."]
     assert result.stats().reasons == {"link_list": 3, "rights": 1}
+
+
+# Issue 20: learned chrome never empties an article or removes most of its text.
+
+FLASH = ("Breaking: the regional grid operator said on Monday that a fire at a substation had "
+         "cut electricity to 40,000 homes in the north, and warned of further power outages "
+         "while the power grid runs close to its limit this week.")  # 221 characters
+FOLLOW_UP = "Repair crews expect to reconnect most homes by Tuesday evening, the operator said."
+NEWSLETTER = "The Harbour Weekly lands in your inbox every Friday with council news and tide tables."
+
+
+def test_learned_chrome_that_would_empty_the_article_is_overruled() -> None:
+    text = "\n".join([FLASH, "Share on Facebook"])
+    learned = {line_key(FLASH), line_key("Share on Facebook")}  # every line
+    result = clean_text(text, site_chrome=learned)
+    assert result.paragraphs == [FLASH]
+    # The fixed rules still apply: the share line goes, for its own reason.
+    assert [(d.text, d.reason) for d in result.removed] == [("Share on Facebook", "share")]
+    assert result.learned_chrome_overruled is True
+    assert result.stats().learned_chrome_overruled is True
+    assert result.stats().reasons == {"share": 1}
+
+
+def test_learned_chrome_that_would_remove_most_of_the_text_is_overruled() -> None:
+    # The flash (221 characters) is learned, the follow-up (82) is not: removing the flash
+    # would leave well under half of the article.
+    result = clean_text("\n".join([FLASH, FOLLOW_UP]), site_chrome={line_key(FLASH)})
+    assert result.paragraphs == [FLASH, FOLLOW_UP]
+    assert result.removed == [] and result.learned_chrome_overruled is True
+
+
+def test_learned_chrome_that_removes_a_minor_part_is_applied() -> None:
+    # The learned newsletter line (86 characters) is under a quarter of the article: it goes.
+    text = "\n".join([FLASH, FOLLOW_UP, NEWSLETTER])
+    assert clean_text(text).paragraphs == [FLASH, FOLLOW_UP, NEWSLETTER]  # no rule knows it
+    result = clean_text(text, site_chrome={line_key(NEWSLETTER)})
+    assert result.paragraphs == [FLASH, FOLLOW_UP]
+    assert [(d.text, d.reason) for d in result.removed] == [(NEWSLETTER, "site_chrome")]
+    assert result.learned_chrome_overruled is False
+    assert result.stats().learned_chrome_overruled is False
