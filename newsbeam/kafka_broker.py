@@ -166,7 +166,8 @@ class ApacheKafkaBroker:
         config = self._write_config()
         if not (self.log_dir / "data" / "meta.properties").exists():
             formatting = self._java("kafka.tools.StorageTool", "format", "-t", _cluster_id(),
-                                    "-c", str(config), stdout=subprocess.PIPE,
+                                    "-c", str(config), *self._format_arguments(),
+                                    stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT)
             output, _ = formatting.communicate(timeout=120)
             if formatting.returncode != 0:
@@ -206,6 +207,11 @@ class ApacheKafkaBroker:
         self.stop()
         raise BrokerNotAvailable(f"Apache Kafka did not answer on port {self.port} within "
                                  f"{self.startup_timeout:.0f}s; see {self.log_dir / 'server.log'}")
+
+    def _format_arguments(self) -> list[str]:
+        """Extra ``kafka-storage format`` arguments, e.g. ``--add-scram`` credentials that
+        must exist before the first start (none)."""
+        return []
 
     def _client_security(self) -> dict[str, str]:
         """Client settings the readiness probe needs when the listener is secured (none)."""

@@ -20,8 +20,8 @@ from kafka import KafkaConsumer, TopicPartition
 from connectors.kafka.planning import PartitionRange, fetch_facts, plan_ranges
 from connectors.kafka.settings import KafkaSourceConfig, new_consumer
 
-__all__ = ["DiscoverPartitions", "PartitionLister", "PartitionWatch", "WatchState", "WatchTracker",
-           "list_partitions"]
+__all__ = ["DiscoverPartitions", "PartitionLister", "PartitionWatch", "TopicNotAuthorized",
+           "WatchState", "WatchTracker", "list_partitions", "unauthorized_topics"]
 
 _log = logging.getLogger(__name__)
 
@@ -38,6 +38,27 @@ def list_partitions(consumer: KafkaConsumer, config: KafkaSourceConfig) -> set[t
         if config.matches(topic):
             found.update((topic, p) for p in partitions_for(consumer, topic))
     return found
+
+
+_TOPIC_AUTHORIZATION_FAILED = 29  # Kafka protocol error code
+
+
+class TopicNotAuthorized(ValueError):
+    """The broker refuses to describe a topic the source names (ACLs): a setting to fix,
+    not an outage to wait out."""
+
+
+def unauthorized_topics(config: KafkaSourceConfig, topics: list[str]) -> list[str]:
+    """Of ``topics``, those the broker answers with TOPIC_AUTHORIZATION_FAILED when asked
+    by name. (A metadata request for all topics silently leaves them out, which looks
+    the same as a topic not created yet.)"""
+    admin = config.client.admin()
+    try:
+        described = admin.describe_topics(topics)
+    finally:
+        admin.close()
+    return sorted(t["name"] for t in described
+                  if t.get("error_code") == _TOPIC_AUTHORIZATION_FAILED)
 
 
 class PartitionLister:
@@ -58,6 +79,8 @@ class PartitionLister:
         if self._consumer is None:
             self._consumer = new_consumer(config, with_group=True)
         found = list_partitions(self._consumer, config)
+        if not known:
+            self._check_authorized(found)
         new = found - known
         facts = fetch_facts(self._consumer, [TopicPartition(*tp) for tp in new],
                             config.start, config.stop)
@@ -66,6 +89,19 @@ class PartitionLister:
             _log.info("partitions discovered", extra={
                 "partitions": len(new), "ranges": [r.describe() for r in ranges]})
         return frozenset(found | known), ranges
+
+    def _check_authorized(self, found: set[tuple[str, int]]) -> None:
+        """Raise ``TopicNotAuthorized`` when a topic named by ``--topic`` is missing
+        because the principal may not describe it. (Missing for lack of creation is
+        fine: a streaming watch reads it once it exists.)"""
+        missing = sorted(set(self._config.topics) - {topic for topic, _ in found})
+        denied = unauthorized_topics(self._config, missing) if missing else []
+        if denied:
+            raise TopicNotAuthorized(
+                f"the broker denies this client access to topic(s) {', '.join(denied)} "
+                f"(TOPIC_AUTHORIZATION_FAILED: not authorized): grant its principal "
+                f"DESCRIBE and READ on the topic and READ on consumer group "
+                f"{self._config.group_id!r}, or check the user it authenticates as (sasl.username)")
 
 
 @dataclass(frozen=True)

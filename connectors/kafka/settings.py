@@ -18,13 +18,18 @@ secret).
 
 from __future__ import annotations
 
+import logging
 import os
 import re
-from collections.abc import Iterable, Mapping
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaTimeoutError, SaslAuthenticationFailedError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -222,20 +227,73 @@ class KafkaClientSettings(BaseSettings):
 
     def consumer(self, **overrides: Any) -> KafkaConsumer:
         """A ``KafkaConsumer`` with these settings (secrets resolved now) and ``overrides``."""
-        return KafkaConsumer(**self.kwargs_for(KafkaConsumer, **overrides))
+        return _connect(KafkaConsumer, self.kwargs_for(KafkaConsumer, **overrides))
 
     def producer(self, **overrides: Any) -> KafkaProducer:
         """A ``KafkaProducer`` with these settings (secrets resolved now) and ``overrides``."""
-        return KafkaProducer(**self.kwargs_for(KafkaProducer, **overrides))
+        return _connect(KafkaProducer, self.kwargs_for(KafkaProducer, **overrides))
 
     def admin(self, **overrides: Any) -> KafkaAdminClient:
         """A ``KafkaAdminClient`` with these settings (secrets resolved now)."""
-        return KafkaAdminClient(**self.kwargs_for(KafkaAdminClient, **overrides))
+        return _connect(KafkaAdminClient, self.kwargs_for(KafkaAdminClient, **overrides))
 
     def describe(self) -> dict[str, Any]:
         """For logs: properties plus secret names, secret values redacted."""
         return {"bootstrap_servers": self.bootstrap_servers, **self.properties,
                 **{k: "**********" for k in self.secrets}}
+
+
+class _AuthenticationFailures(logging.Filter):
+    """Remembers the SASL authentication failures kafka-python reports while connecting.
+
+    kafka-python retries a refused login until its bootstrap timeout and then raises only
+    ``KafkaTimeoutError('Unable to bootstrap ...')``; the broker's reason is in a log record
+    of ``kafka.net.manager`` ("Connection failed: SaslAuthenticationFailedError ..."). This
+    filter on that logger keeps the recent ones (time, reason) so ``_connect`` can say what
+    went wrong, and lets a record through only as far as the ``kafka`` logger's level
+    allows (``newsbeam.logs`` keeps kafka-python quiet unless debugging).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: deque[tuple[float, str]] = deque(maxlen=16)
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        reasons = [a for a in (record.args if isinstance(record.args, tuple) else ())
+                   if isinstance(a, SaslAuthenticationFailedError)]
+        if reasons:
+            with self._lock:
+                self.seen.append((time.monotonic(), str(reasons[0])))
+        return logging.getLogger("kafka").isEnabledFor(record.levelno)
+
+    def since(self, start: float) -> list[str]:
+        with self._lock:
+            return [reason for at, reason in self.seen if at >= start]
+
+
+_AUTH_FAILURES = _AuthenticationFailures()
+_manager_log = logging.getLogger("kafka.net.manager")
+_manager_log.addFilter(_AUTH_FAILURES)
+_manager_log.setLevel(logging.WARNING)  # so a failure is recorded; the filter decides output
+
+
+def _connect(client: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    """``client(**kwargs)``; a bootstrap that timed out because the broker refused the
+    SASL login raises ``SaslAuthenticationFailedError`` with the broker's reason and the
+    user (never the password) instead of a bare timeout."""
+    started = time.monotonic()
+    try:
+        return client(**kwargs)
+    except KafkaTimeoutError as exc:
+        refused = _AUTH_FAILURES.since(started)
+        if not refused:
+            raise
+        user = kwargs.get("sasl_plain_username") or "(no sasl.username)"
+        raise SaslAuthenticationFailedError(
+            f"authentication failed: {','.join(kwargs['bootstrap_servers'])} refused the SASL "
+            f"{kwargs.get('sasl_mechanism', '')} login of user {user!r} ({refused[-1]}); "
+            "check sasl.username and the password it references") from exc
 
 
 def _coerce(name: str, value: str) -> Any:

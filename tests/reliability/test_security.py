@@ -6,9 +6,7 @@ from __future__ import annotations
 import ast
 import pickle
 import random
-import shutil
 import ssl
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -19,21 +17,14 @@ from connectors.kafka.options import KafkaOptions
 from connectors.kafka.settings import KafkaClientSettings
 from connectors.kafka.topics import ensure_topic
 from tests.support.broker import proxied_broker
+from tests.support.secure_kafka import self_signed_certificate
 
 from .harness import REPO, PipelineRun, article_value, audit, publish, run_args, tail, write_figures
 
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test certificate")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-                   check=True, capture_output=True)
-    return cert, key
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
 
 
 def _kafka_options(*properties: str, file: Path | None = None) -> KafkaOptions:
