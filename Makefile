@@ -27,7 +27,7 @@ define LOCK_HEADER
 endef
 export LOCK_HEADER
 
-.PHONY: demo test lint bench install lock clean
+.PHONY: demo test lint bench install lock clean prism
 
 $(STAMP): pyproject.toml $(LOCK) requirements/broker.txt
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -54,8 +54,12 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check pipeline connectors schemas tests bench
+	$(BIN)/ruff check newsbeam pipeline connectors schemas tests bench
 	$(BIN)/lint-imports --no-cache
+
+# Beam's Prism runner for --runner PrismRunner: built with Go into ~/.cache/newsbeam/prism/.
+prism: $(STAMP)
+	$(BIN)/python -m newsbeam.prism
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -66,7 +66,7 @@ def measure_replay(bootstrap: str, topic: str, records: int, *, workers=(1, 2),
     results = {f"replay_dask_{n}": _in_subprocess(bootstrap, topic, "DaskRunner", n,
                                                   split_records) for n in workers}
     if direct:
-        results["replay_direct_1"] = _in_subprocess(bootstrap, topic, "DirectRunner", 1,
+        results["replay_direct_1"] = _in_subprocess(bootstrap, topic, "FnApiRunner", 1,
                                                     split_records)
     return results
 

@@ -165,10 +165,10 @@ def _replay(_: argparse.Namespace, pipeline_argv: list[str]) -> int:
     return 0
 
 
-def _demo(_: argparse.Namespace, __: list[str]) -> int:
+def _demo(_: argparse.Namespace, beam_argv: list[str]) -> int:
     from newsbeam.demo import run_demo
 
-    return run_demo(Path.cwd())
+    return run_demo(Path.cwd(), beam_argv)
 
 
 def _json_default(value: object) -> object:
@@ -264,7 +264,8 @@ def _commands() -> dict[str, Command]:
             "  newsbeam run --bootstrap-servers kafka:9092 --topic articles --group-id newsbeam \\\n"
             "      --sink avro:gs://bucket/news --sink kafka:articles.{route}\n"
             "  newsbeam run ... --stop drained:5     # stop once caught up for 5 s\n"
-            "Beam flags (--runner, --direct_num_workers, ...) pass through.",
+            "  newsbeam run ... --runner PrismRunner  # on Beam's Prism runner (built with Go)\n"
+            "Beam flags (--runner PrismRunner|DirectRunner|..., --direct_num_workers, ...) pass through.",
             (KafkaOptions, NewsbeamOptions, DedupOptions), _run, beam=True),
         "process": Command(
             "Run the same stages in batch over files.",
@@ -273,7 +274,7 @@ def _commands() -> dict[str, Command]:
             "  newsbeam process --input seeds/ --output-dir out/ --direct_num_workers 2\n"
             "  newsbeam process --input seeds/ --sink kafka:articles.{route} "
             "--bootstrap-servers kafka:9092\n"
-            "Beam flags (--runner, --direct_num_workers, ...) pass through.",
+            "Beam flags (--runner PrismRunner|DirectRunner|..., --direct_num_workers, ...) pass through.",
             (_process_arguments, add_sink_arguments, NewsbeamOptions, DedupOptions), _process,
             beam=True),
         "inspect": Command(
@@ -296,12 +297,14 @@ def _commands() -> dict[str, Command]:
             "  newsbeam replay ... --from offsets:articles:0=1200,articles:1=900 --to now\n"
             "  newsbeam replay ... --runner DaskRunner --dask-workers 8\n"
             "  newsbeam replay ... --runner DaskRunner --dask-address tcp://scheduler:8786\n"
-            "Beam flags (--runner, --direct_num_workers, ...) pass through.",
+            "Beam flags (--runner PrismRunner|DirectRunner|..., --direct_num_workers, ...) pass through.",
             (ReplayOptions, KafkaOptions, NewsbeamOptions, DedupOptions), _replay, beam=True),
         "demo": Command(
-            "Embedded broker + seeds + streaming pipeline + summary; no arguments.",
-            "example:\n  newsbeam demo   # embedded broker, seeds/ -> streaming pipeline -> ./out/",
-            (), _demo),
+            "Embedded broker + seeds + streaming pipeline + summary.",
+            "examples:\n  newsbeam demo   # embedded broker, seeds/ -> streaming pipeline -> ./out/\n"
+            "  newsbeam demo --runner PrismRunner   # the same on Beam's Prism runner (Go)\n"
+            "Beam flags (--runner, --prism_location, ...) pass through.",
+            (), _demo, beam=True),
     }
 
 

@@ -1,14 +1,15 @@
 """``newsbeam demo``: the whole system on a laptop, with nothing started by hand.
 
 Starts the embedded broker, creates a topic, publishes every file in ``seeds/``, runs the
-streaming pipeline on the DirectRunner until the topic is drained, writes Avro files under
-``./out/`` and prints what happened.
+streaming pipeline (on the in-process FnApiRunner, or the ``--runner`` given) until the
+topic is drained, writes Avro files under ``./out/`` and prints what happened.
 """
 
 from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from connectors.article_files import expand_paths, iter_file_values
@@ -34,9 +35,10 @@ def _reset_output(out: Path) -> None:
     shutil.rmtree(out)
 
 
-def run_demo(workdir: Path) -> int:
+def run_demo(workdir: Path, beam_argv: Sequence[str] = ()) -> int:
     """Run the demo in ``workdir`` (which holds ``seeds/``); 0 when every published
-    message was read. Raises ``ValueError`` when ``workdir`` is not fit for it."""
+    message was read. ``beam_argv``: Beam flags for the run (``--runner PrismRunner``).
+    Raises ``ValueError`` when ``workdir`` is not fit for it."""
     seeds = workdir / "seeds"
     if not seeds.is_dir():
         raise ValueError(f"no seeds/ folder in {workdir}: run the demo from the repository root")
@@ -56,7 +58,7 @@ def run_demo(workdir: Path) -> int:
         summary = run_streaming([
             "--bootstrap-servers", broker.bootstrap_servers, "--topic", DEMO_TOPIC,
             "--group-id", "newsbeam-demo", "--start", "earliest", "--stop", "drained:3",
-            "--output-dir", str(out),
+            "--output-dir", str(out), *beam_argv,
         ])
     print(summary.table())
     written = list_avro_files(str(out))

@@ -288,7 +288,7 @@ def run_replay(argv: Sequence[str]) -> ReplayResult:
         _log.warning("nothing to replay: the range holds no records")
         return ReplayResult(plan, RunSummary(), 0.0, "no runner")
     argv = list(argv)
-    runner_name = options.view_as(StandardOptions).runner or "DirectRunner"
+    runner_name = options.view_as(StandardOptions).runner or "FnApiRunner"
     cluster = None
     if runner_name.rsplit(".", 1)[-1] == "DaskRunner":  # with Beam's gaps fixed
         from newsbeam.replay_dask import ReplayDaskRunner, local_cluster

@@ -1,25 +1,76 @@
-"""Runner resolution: what ``--runner`` means for newsbeam's jobs."""
+"""Runner resolution: what ``--runner`` means for newsbeam's jobs.
+
+- no ``--runner``, or ``--runner FnApiRunner`` (newsbeam's default): Beam's in-process
+  FnApiRunner. It runs our self-checkpointing Kafka source (a splittable DoFn), user state
+  and bundle finalization, needs nothing but Python (no Go, no Java), and runs on several
+  processes with ``--direct_num_workers N --direct_running_mode multi_processing``.
+  ``make demo`` and the tests use it.
+- ``--runner PrismRunner``: Beam's Prism runner (a Go binary, run as a local job service;
+  the SDK worker runs in this process, ``LOOPBACK``). ``newsbeam.prism`` finds or builds
+  the binary and sets ``--prism_location`` on the options, so Beam never tries its GitHub
+  download; without Go and without a cached binary that is a ``ValueError`` saying how to
+  get one. ``--direct_num_workers`` does not apply.
+- ``--runner DirectRunner``: Beam 2.77's DirectRunner, unchanged
+  (``apache_beam/runners/direct/direct_runner.py``, ``SwitchingDirectRunner``). It hands
+  every pipeline its Prism support check accepts (newsbeam's streaming, batch and replay
+  graphs pass it; ``--kafka-io xlang``'s cross-language read does not) to Prism; if Prism
+  fails to start it falls back to the FnApiRunner when the pipeline suits it (no
+  TestStream, no Pub/Sub, no processing-time timers: ours do), else to its bundle-based
+  runner, whose streaming mode cannot run our splittable DoFn. newsbeam resolves the Prism
+  binary for it like for ``PrismRunner``; with neither Go nor a cached binary it leaves
+  ``--prism_location`` unset, and Beam tries to download Prism from GitHub, then falls back.
+- any other runner name (``FlinkRunner``, ``DataflowRunner``, ...) goes to Beam as given;
+  ``newsbeam replay --runner DaskRunner`` is handled by ``newsbeam.replay``.
+
+So newsbeam's default stays the in-process FnApiRunner (no Go needed), while
+``DirectRunner`` means what it means in Beam.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import (
+    PipelineOptions,
+    PrismRunnerOptions,
+    StandardOptions,
+)
 
-__all__ = ["resolve_runner"]
+from newsbeam.prism import PrismUnavailable, resolve_prism
+
+__all__ = ["resolve_runner", "runner_name"]
+
+_log = logging.getLogger(__name__)
+
+
+def runner_name(options: PipelineOptions) -> str:
+    """The runner's short name (``FnApiRunner`` when none is given)."""
+    name = options.view_as(StandardOptions).runner
+    return name.rsplit(".", 1)[-1] if name else "FnApiRunner"
 
 
 def resolve_runner(options: PipelineOptions) -> Any:
-    """``DirectRunner`` (the default) means Beam's in-process FnApiRunner.
-
-    Beam's Python DirectRunner first tries the Prism runner (a binary fetched at run time)
-    and its streaming mode cannot run splittable DoFns; the FnApiRunner runs our
-    self-checkpointing Kafka source, state and bundle finalization in-process (and on
-    several processes with ``--direct_num_workers N --direct_running_mode multi_processing``).
-    """
-    name = options.view_as(StandardOptions).runner
-    if name in (None, "DirectRunner", "FnApiRunner"):
+    """The runner for ``options``: an instance or Beam's name for one (see the module
+    doc). For Prism (``PrismRunner``, ``DirectRunner``) sets ``--prism_location`` on
+    ``options`` itself, so pass the same ``options`` to the pipeline."""
+    name = runner_name(options)
+    if name == "FnApiRunner":
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
         return FnApiRunner()
-    return name
+    prism = options.view_as(PrismRunnerOptions)
+    if name == "PrismRunner":
+        from apache_beam.runners.portability.prism_runner import PrismRunner
+
+        prism.prism_location = resolve_prism(prism.prism_location)
+        return PrismRunner()
+    if name in ("DirectRunner", "SwitchingDirectRunner"):
+        try:
+            prism.prism_location = resolve_prism(prism.prism_location)
+        except PrismUnavailable as exc:
+            _log.warning("Beam's DirectRunner: no Prism binary here, so Beam tries its "
+                         "GitHub download and else falls back to the FnApiRunner",
+                         extra={"reason": str(exc)})
+        return options.view_as(StandardOptions).runner
+    return options.view_as(StandardOptions).runner
