@@ -28,13 +28,30 @@ from connectors.kafka.positions import StopKind, TimestampPolicy
 from connectors.kafka.settings import KafkaSourceConfig, new_consumer
 from schemas.models import Provenance, ProvenanceKind, RawMessage
 
-__all__ = ["METRICS_NAMESPACE", "PartitionReader", "ReadOutcome"]
+__all__ = ["METRICS_NAMESPACE", "PartitionReader", "ReadOutcome", "raw_message"]
 
 _log = logging.getLogger(__name__)
 
 METRICS_NAMESPACE = "ReadFromKafka"
 _LOG_APPEND_TIME = 1  # ConsumerRecord.timestamp_type
 _CONSUMER_CACHE = 8  # consumers kept per DoFn instance, one per recently read partition
+
+
+def raw_message(record) -> RawMessage:
+    """The ``RawMessage`` the Kafka source emits for a kafka-python ``ConsumerRecord``.
+
+    The value as is; the provenance carries topic, partition, offset, the Kafka timestamp
+    (``None`` when the record has none: a negative or missing stamp), key and headers. The
+    dedup clock (``pipeline.dedup.article_event_time``) reads that timestamp, so anything
+    that stands in for the source (the benchmark's plain loop) builds messages here.
+    """
+    stamped = record.timestamp is not None and record.timestamp >= 0
+    return RawMessage(value=record.value, provenance=Provenance(
+        kind=ProvenanceKind.KAFKA, topic=record.topic, partition=record.partition,
+        offset=record.offset,
+        timestamp=datetime.fromtimestamp(record.timestamp / 1000, UTC) if stamped else None,
+        key=record.key,
+        headers={k: (v or b"") for k, v in (record.headers or [])}))
 
 
 @dataclass
@@ -160,6 +177,7 @@ class PartitionReader:
                     state.metrics["backlog"].set(max(0, high - outcome.position))
                 if batch:
                     state.caught_up_at = None
+                    self._recovered(key, state)  # records came: the broker answers
                     continue
                 if high is None or outcome.position < high:
                     self._probe(key, state, consumer, tp)
@@ -174,7 +192,8 @@ class PartitionReader:
                 self._idle_mark(state)
                 outcome.retry_in = config.poll_timeout_ms / 1000
                 break
-            self._recovered(key, state)
+            # (An empty poll proves nothing: kafka-python returns one during an outage too.
+            # Recovery is a fetched record or a probe answered, see ``_probe``.)
         except KafkaError as exc:
             outcome.retry_in = self._failed(key, state, exc, outcome.position)
         return outcome
@@ -202,7 +221,10 @@ class PartitionReader:
         if not (past_time or drained):
             self._probe(key, state, consumer, tp)
             return False
+        was_failing = state.failures > 0
         end = self._probe(key, state, consumer, tp, force=True)
+        if was_failing:
+            return False  # reachable again: the idle time starts now (see ``_recovered``)
         if end is not None and end > position:
             return False  # the broker knows more records than our last fetch did
         _log.info("partition read finished", extra={
@@ -212,6 +234,7 @@ class PartitionReader:
 
     def _failed(self, key, state: _PartitionState, exc: KafkaError, position: int) -> float:
         state.failures += 1
+        state.caught_up_at = None  # an unreachable broker is not a drained partition
         self._broker_errors.inc()
         config = self._config
         delay = min(config.backoff_max_seconds,
@@ -232,10 +255,14 @@ class PartitionReader:
             _log.info("kafka reachable again, reading resumes", extra={
                 "topic": key[0], "partition": key[1], "failed_attempts": state.failures})
             state.failures = 0
+            # Time spent caught up with a stale high watermark during the outage does not
+            # count towards --stop drained:S: producers may not have resumed yet.
+            state.caught_up_at = None
 
     def _timestamped(self, record, state: _PartitionState) -> beam.window.TimestampedValue:
         config = self._config
-        has_time = record.timestamp is not None and record.timestamp >= 0
+        message = raw_message(record)
+        has_time = message.provenance.timestamp is not None
         if config.timestamp_policy is TimestampPolicy.PROCESSING_TIME or not has_time:
             event_time = Timestamp.now()
             state.mark = event_time
@@ -250,12 +277,6 @@ class PartitionReader:
             mark = event_time - Duration.of(config.max_delay_seconds)
             if state.mark is None or mark > state.mark:
                 state.mark = mark
-        message = RawMessage(value=record.value, provenance=Provenance(
-            kind=ProvenanceKind.KAFKA, topic=record.topic, partition=record.partition,
-            offset=record.offset,
-            timestamp=datetime.fromtimestamp(record.timestamp / 1000, UTC) if has_time else None,
-            key=record.key,
-            headers={k: (v or b"") for k, v in (record.headers or [])}))
         return beam.window.TimestampedValue(message, event_time)
 
     def _idle_mark(self, state: _PartitionState) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -345,6 +347,71 @@ def test_connection_cut_for_20s_then_restored_loses_nothing(tmp_path):
     assert "kafka reachable again, reading resumes" in log
 
 
+def _read_once(reader: PartitionReader, key: tuple[str, int], position: int,
+               seconds: float) -> tuple[list, object]:
+    """One ``PartitionReader.read`` call: (the values it yielded, its ``ReadOutcome``)."""
+    gen = reader.read(key, position, UNBOUNDED, None, claim=lambda o: True,
+                      stop_at=lambda o: None, seconds=seconds)
+    values = []
+    while True:
+        try:
+            values.append(next(gen))
+        except StopIteration as done:
+            return values, done.value
+
+
+def test_drained_counts_idle_time_only_while_the_broker_answers(caplog):
+    """``--stop drained:S`` ends a partition caught up for S seconds *with the broker
+    answering*. Caught up with a stale high watermark during an outage proves nothing
+    (producers are cut off too); an empty poll during the outage is no recovery either.
+    (Regression: a partition ended right after a 30 s outage, and the records its
+    producer sent on reconnecting were in no route.)"""
+    caplog.set_level(logging.INFO, logger="connectors.kafka.reader")
+    with proxied_broker() as proxy:
+        topic = create_topic(proxy.address, 1)
+        produce(proxy.address, topic, 3, 1)
+        reader = PartitionReader(source_config(
+            proxy.address, topic, stop="drained:1", liveness_seconds=0.3,
+            probe_timeout_ms=500, backoff_initial_seconds=0.1, backoff_max_seconds=0.3))
+        key, position = (topic, 0), 0
+
+        def read_until(done: Callable[[], bool], seconds: float, what: str) -> None:
+            nonlocal position
+            deadline = time.monotonic() + seconds
+            while not done():
+                assert time.monotonic() < deadline, f"timed out waiting for {what}"
+                values, outcome = _read_once(reader, key, position, 0.5)
+                position = outcome.position
+                assert not outcome.done, f"partition ended at {position} while waiting for {what}"
+                time.sleep(outcome.retry_in)
+
+        def recovered() -> bool:
+            return "kafka reachable again" in caplog.text
+
+        try:
+            read_until(lambda: position == 3, 20, "the first records")
+            proxy.cut()
+            caplog.clear()
+            cut_until = time.monotonic() + 4  # four times the idle time
+            read_until(lambda: time.monotonic() > cut_until, 10, "the outage to pass")
+            assert "kafka unreachable" in caplog.text
+            assert not recovered(), "an empty poll during the outage was taken for recovery"
+            proxy.restore()
+            read_until(recovered, 30, "the reader to notice the broker answers again")
+            produce(proxy.address, topic, 2, 1, start=3)  # the producer is back too
+            read_until(lambda: position == 5, 10, "the records produced after the outage")
+            values, outcome = [], None
+            deadline = time.monotonic() + 10
+            while outcome is None or not outcome.done:  # and now it drains
+                assert time.monotonic() < deadline
+                values, outcome = _read_once(reader, key, position, 0.5)
+                assert not values
+                time.sleep(outcome.retry_in)
+            assert outcome.position == 5
+        finally:
+            reader.close()
+
+
 def test_watermark_follows_create_time_then_advances_while_idle(broker):
     """The reader's watermark candidate is the newest CreateTime minus max delay; once
     the partition has been caught up for idle_watermark_seconds it moves to wall time
@@ -357,14 +424,7 @@ def test_watermark_follows_create_time_then_advances_while_idle(broker):
     reader = PartitionReader(config)
     try:
         def read_once(position: int) -> tuple[list, object]:
-            gen = reader.read((topic, 0), position, UNBOUNDED, None, claim=lambda o: True,
-                              stop_at=lambda o: None, seconds=1.0)
-            values = []
-            while True:
-                try:
-                    values.append(next(gen))
-                except StopIteration as done:
-                    return values, done.value
+            return _read_once(reader, (topic, 0), position, 1.0)
 
         values, outcome = read_once(0)
         assert [v.value.provenance.offset for v in values] == list(range(5))
