@@ -1,7 +1,9 @@
 """One measurement per process, so peak memory (ru_maxrss) belongs to that measurement alone.
 
 ``python -m bench.measure KIND --bootstrap-servers H:P --topic T --records N`` prints one
-JSON object: records, seconds, rate (records/s), peak_rss_mb, and kind-specific fields.
+JSON object: records, seconds, rate (records/s), peak_rss_mb, and kind-specific fields
+(plain_loop and streaming: ``routes``, records per route, and ``duplicates``, the articles
+routed to the duplicates route, so the two can be checked to decide alike).
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _read_topic(bootstrap: str, topic: str, records: int) -> list[bytes]:
-    """The first ``records`` values of every partition, with kafka-python alone."""
+def _read_topic(bootstrap: str, topic: str, records: int) -> list:
+    """At least ``records`` records from the start of every partition, with kafka-python
+    alone: whole ``ConsumerRecord``s (topic, partition, offset, timestamp, key, headers,
+    value), in the order the polls returned them."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
@@ -31,12 +35,19 @@ def _read_topic(bootstrap: str, topic: str, records: int) -> list[bytes]:
     partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
     consumer.assign(partitions)
     consumer.seek_to_beginning()
-    values: list[bytes] = []
-    while len(values) < records:
+    read: list = []
+    while len(read) < records:
         for batch in consumer.poll(timeout_ms=1000, max_records=2000).values():
-            values.extend(message.value for message in batch)
+            read.extend(batch)
     consumer.close()
-    return values
+    return read
+
+
+def _with_duplicates(result: dict) -> dict:
+    """``result`` with ``duplicates``: the articles routed to the duplicates route."""
+    from schemas.routes import DUPLICATES_ROUTE
+
+    return result | {"duplicates": result["routes"].get(DUPLICATES_ROUTE, 0)}
 
 
 def raw_consume(bootstrap: str, topic: str, records: int) -> dict:
@@ -48,10 +59,10 @@ def raw_consume(bootstrap: str, topic: str, records: int) -> dict:
 
 
 def plain_loop(bootstrap: str, topic: str, records: int) -> dict:
-    """The stage functions without Beam, over the same messages (read first, not timed)."""
+    """The stage functions without Beam, over the same records (read first, not timed)."""
     from bench.plain_loop import run_plain_loop
 
-    return run_plain_loop(_read_topic(bootstrap, topic, records))
+    return _with_duplicates(run_plain_loop(_read_topic(bootstrap, topic, records)))
 
 
 def _newest_mtime(out: Path) -> float:
@@ -74,8 +85,8 @@ def streaming(bootstrap: str, topic: str, records: int, extra: list[str] | None 
             "--start", "earliest", "--stop", "drained:3", "--output-dir", str(out),
             "--progress-interval", "3600", *(extra or [])])
         seconds = _newest_mtime(out) - started_wall
-    return {"records": summary.records_in, "seconds": seconds, "rate": summary.records_in / seconds,
-            "routes": summary.routes}
+    return _with_duplicates({"records": summary.records_in, "seconds": seconds,
+                             "rate": summary.records_in / seconds, "routes": summary.routes})
 
 
 KINDS = {"raw_consume": raw_consume, "plain_loop": plain_loop, "streaming": streaming}
