@@ -1,11 +1,19 @@
-"""An HTTP stand-in for the Confluent Schema Registry (the schema-registry and sink tests).
+"""An HTTP stand-in for the Confluent Schema Registry (the schema-registry, sink and
+confluent-kafka peer tests).
 
 No Schema Registry server can be installed in this environment (no Java, no Confluent
 packages), so ``RegistryStandIn`` is a *stand-in*: a small HTTP server on 127.0.0.1 in a
-thread implementing the registry endpoints the client uses, with the registry's documented
-status codes and error codes (``POST /subjects/{s}/versions``, ``POST /subjects/{s}``,
-``GET /schemas/ids/{id}``, ``GET /subjects``, 40401/40403, basic auth). It proves our
-client's requests and caching, not compatibility with every registry release.
+thread implementing the registry endpoints newsbeam's client and confluent-kafka's
+``AvroSerializer``/``AvroDeserializer`` (default settings) use, with the registry's
+documented status codes and error codes: ``POST /subjects/{s}/versions`` (register),
+``POST /subjects/{s}`` (lookup), ``GET /schemas/ids/{id}``, ``GET /subjects``,
+40401/40403, basic auth. Query parameters (``?normalize=``, ``?deleted=``, ``?subject=``)
+are accepted and ignored: no normalization, no contexts. Every other path answers 404
+(error code 404), as a registry without that API does; confluent-kafka's default
+``AssociatedNameStrategy`` takes that answer to ``GET /associations/resources/...`` as "no
+association" and falls back to TopicNameStrategy. Schemas are told apart by their JSON
+with sorted keys, not by Avro parsing. It proves the clients' requests and caching, not
+compatibility with every registry release.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ import base64
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 __all__ = ["RegistryStandIn"]
 
@@ -77,7 +85,9 @@ class RegistryStandIn:
                     return
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length)) if length else {}
-                parts = [unquote(p) for p in self.path.strip("/").split("/")]
+                # Query parameters (?normalize=false, ?subject=, ?deleted=) select nothing here
+                path = urlsplit(self.path).path
+                parts = [unquote(p) for p in path.strip("/").split("/")]
                 status, reply = registry.answer(method, parts, body)
                 self._reply(status, reply)
 
