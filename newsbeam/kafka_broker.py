@@ -162,6 +162,18 @@ class ApacheKafkaBroker:
         return subprocess.Popen(command, start_new_session=True, preexec_fn=die_with_parent,
                                 **kwargs)
 
+    def tool(self, main: str, *args: str, timeout: float = 120.0) -> str:
+        """Run one of Kafka's own command-line tools from the broker's jars (e.g.
+        ``org.apache.kafka.tools.consumer.group.ConsumerGroupCommand``, what
+        ``kafka-consumer-groups.sh`` runs) against this broker; its standard output.
+        Raises ``RuntimeError`` with the tool's output when it fails."""
+        process = self._java(main, *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = process.communicate(timeout=timeout)
+        if process.returncode != 0:
+            raise RuntimeError(f"{main} {' '.join(args)} exited {process.returncode}:\n"
+                               f"{(out + err).decode(errors='replace')[-3000:]}")
+        return out.decode(errors="replace")
+
     def start(self) -> ApacheKafkaBroker:
         config = self._write_config()
         if not (self.log_dir / "data" / "meta.properties").exists():

@@ -180,8 +180,12 @@ class PartitionReader:
                     self._recovered(key, state)  # records came: the broker answers
                     continue
                 if high is None or outcome.position < high:
-                    self._probe(key, state, consumer, tp)
-                    continue
+                    end = self._probe(key, state, consumer, tp)
+                    if end is None or end > outcome.position:
+                        continue
+                    # The broker's end for this isolation level is here: what lies up to
+                    # the high watermark is an open transaction (read_committed stops at
+                    # the last stable offset), so the partition is caught up.
                 # Caught up with the last fetch.
                 if state.caught_up_at != outcome.position:
                     state.caught_up_at, state.caught_up_since = outcome.position, time.monotonic()

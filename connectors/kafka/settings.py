@@ -392,8 +392,11 @@ def new_consumer(config: KafkaSourceConfig, *, with_group: bool) -> KafkaConsume
     # Creating a consumer waits for the broker: during an outage that must fail fast (and
     # be retried with backoff), not stall a bundle or its finalization for 30 s.
     timeout = config.client.properties.get("bootstrap_timeout_ms", config.probe_timeout_ms)
+    # Transactions: records of aborted or still open transactions are never read by
+    # default; --kafka-property isolation.level=read_uncommitted opts out.
+    isolation = config.client.properties.get("isolation_level", "read_committed")
     return config.client.consumer(
-        bootstrap_timeout_ms=timeout, enable_auto_commit=False,
+        bootstrap_timeout_ms=timeout, enable_auto_commit=False, isolation_level=isolation,
         auto_offset_reset="earliest", group_id=config.group_id if with_group else None)
 
 

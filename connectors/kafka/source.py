@@ -159,7 +159,7 @@ class ReadPartitions(beam.DoFn):
             element.key, restriction.start, restriction.stop, element.stop_time_ms,
             claim=tracker.try_claim, stop_at=lambda offset: tracker.try_claim(StopAt(offset)),
             seconds=self._config.bundle_seconds)
-        self._commit_on_finalize(offsets, element.key, outcome.last_claimed)
+        self._commit_on_finalize(offsets, element.key, restriction.start, outcome.position)
         _raise_watermark(watermark_estimator, self._reader.mark(element.key))
         if not outcome.done:
             tracker.defer_remainder(Duration.of(outcome.retry_in))
@@ -190,7 +190,7 @@ class ReadPartitions(beam.DoFn):
                 claim=lambda offset, key=key: tracker.try_claim(("read", key, offset)),
                 stop_at=lambda offset, key=key: tracker.try_claim(("stop", key, offset)),
                 seconds=config.bundle_seconds / len(reading))
-            self._commit_on_finalize(offsets, key, outcome.last_claimed)
+            self._commit_on_finalize(offsets, key, position, outcome.position)
             delays.append(outcome.retry_in)
         if tracker.current_restriction().finished:
             return  # the runner checkpointed this watch meanwhile; the residual goes on
@@ -230,12 +230,17 @@ class ReadPartitions(beam.DoFn):
         return self._bundle_offsets
 
     def _commit_on_finalize(self, offsets: dict[tuple[str, int], int], key: tuple[str, int],
-                            last_claimed: int | None) -> None:
-        """Commit ``last_claimed + 1`` for ``key`` once the runner has durably committed
-        this bundle's outputs (fused downstream writes included)."""
-        if last_claimed is None or not self._config.commit_offsets:
+                            start: int, position: int) -> None:
+        """Commit ``position`` for ``key`` once the runner has durably committed this
+        bundle's outputs (fused downstream writes included), if the bundle moved past
+        ``start``. ``position`` is the reader's: every offset below it was claimed, or
+        holds no record for us (a transaction's commit or abort marker, an aborted
+        record under read_committed, a compacted gap), so after a drained run on a
+        transactional topic the group's lag is 0, not 1 (the marker after the last
+        record), as Kafka's consumers commit it."""
+        if position <= start or not self._config.commit_offsets:
             return
-        offsets[key] = last_claimed + 1
+        offsets[key] = position
 
 
 def _raise_watermark(watermark_estimator, mark: Timestamp | None) -> None:
