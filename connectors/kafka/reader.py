@@ -21,20 +21,44 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.utils.timestamp import Duration, Timestamp
 from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
+from kafka.errors import (
+    AuthorizationError,
+    CorruptRecordError,
+    KafkaConfigurationError,
+    KafkaError,
+    SaslAuthenticationFailedError,
+    UnsupportedCodecError,
+)
 from kafka.structs import OffsetAndMetadata
 
 from connectors.kafka.positions import StopKind, TimestampPolicy
 from connectors.kafka.settings import KafkaSourceConfig, new_consumer
 from schemas.models import Provenance, ProvenanceKind, RawMessage
 
-__all__ = ["METRICS_NAMESPACE", "PartitionReader", "ReadOutcome", "raw_message"]
+__all__ = ["METRICS_NAMESPACE", "PartitionReadFailed", "PartitionReader", "ReadOutcome",
+           "backoff_seconds", "raw_message"]
 
 _log = logging.getLogger(__name__)
 
 METRICS_NAMESPACE = "ReadFromKafka"
 _LOG_APPEND_TIME = 1  # ConsumerRecord.timestamp_type
 _CONSUMER_CACHE = 8  # consumers kept per DoFn instance, one per recently read partition
+# Errors a retry cannot cure: a batch this client cannot decode (codec library missing,
+# corrupt bytes), refused credentials or ACLs, a bad setting.
+_FATAL = (UnsupportedCodecError, CorruptRecordError, AuthorizationError,
+          SaslAuthenticationFailedError, KafkaConfigurationError)
+
+
+class PartitionReadFailed(KafkaError):
+    """A partition cannot be read past an offset, and retrying will not change that. The
+    job stops (the bundle fails, so nothing past the offset is committed)."""
+
+
+def backoff_seconds(failures: int, initial: float, maximum: float) -> float:
+    """The delay before retry number ``failures`` (1, 2, ...): ``initial`` doubling up to
+    ``maximum``, with jitter (50-100 %). Any number of failures gives a finite delay."""
+    delay = min(maximum, initial * 2.0 ** min(max(failures - 1, 0), 64))
+    return delay * (0.5 + random.random() / 2)
 
 
 def raw_message(record) -> RawMessage:
@@ -74,6 +98,7 @@ class _PartitionState:
     last_probe: float = 0.0
     failures: int = 0
     mark: Timestamp | None = None  # watermark candidate for this partition
+    retry_at: float = 0.0  # monotonic time before which broker trouble is not retried
     warned: bool = False
 
 
@@ -140,6 +165,12 @@ class PartitionReader:
             stop_at(stop)
             outcome.done = True
             return outcome
+        wait = state.retry_at - time.monotonic()
+        if wait > 0:  # broker trouble: honour the backoff even where a runner resumes the
+            time.sleep(min(wait, seconds))  # restriction at once (the FnApiRunner does)
+            if state.retry_at > time.monotonic():
+                outcome.retry_in = state.retry_at - time.monotonic()
+                return outcome
         try:
             consumer = self._consumer_for(key)
             if consumer.position(tp) != position:
@@ -237,13 +268,18 @@ class PartitionReader:
         return True
 
     def _failed(self, key, state: _PartitionState, exc: KafkaError, position: int) -> float:
+        if isinstance(exc, _FATAL):
+            raise PartitionReadFailed(
+                f"cannot read topic {key[0]} partition {key[1]} at offset {position}: "
+                f"{type(exc).__name__}: {exc} (not retried: nothing past offset {position} "
+                "is committed; fix the cause and restart)") from exc
         state.failures += 1
         state.caught_up_at = None  # an unreachable broker is not a drained partition
         self._broker_errors.inc()
         config = self._config
-        delay = min(config.backoff_max_seconds,
-                    config.backoff_initial_seconds * 2 ** (state.failures - 1))
-        delay *= 0.5 + random.random() / 2
+        delay = backoff_seconds(state.failures, config.backoff_initial_seconds,
+                                config.backoff_max_seconds)
+        state.retry_at = time.monotonic() + delay
         _log.warning("kafka unreachable or failing, retrying with backoff", extra={
             "topic": key[0], "partition": key[1], "offset": position,
             "attempt": state.failures, "retry_in_s": round(delay, 2),

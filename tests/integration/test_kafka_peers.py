@@ -8,13 +8,17 @@ librdkafka's delivery reports give them, and the article ids it was handed.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from newsbeam.jobs import run_streaming
+from tests.support import REPO
 from tests.support.routes import read_routes
 
 #: every codec Kafka defines, one per partition (a producer compresses all its batches alike)
@@ -82,3 +86,41 @@ def test_every_codec_librdkafka_writes_is_read(any_broker, tmp_path: Path) -> No
              for records in routes.values() for r in records}
     assert found == expected
     assert summary.records_in == len(expected)
+
+
+def test_a_batch_this_client_cannot_decode_stops_the_job_with_its_offset(
+        broker, tmp_path: Path) -> None:
+    """Without a codec library (here lz4, hidden from a ``newsbeam run`` subprocess so
+    kafka-python itself finds none) the job stops at once, names topic, partition and
+    offset, and commits nothing past the readable records before the batch."""
+    bootstrap = broker.bootstrap_servers
+    topic = _create_topic(bootstrap, 1)
+    plain = _produce(bootstrap, topic, 0, "none",
+                     [json.dumps(_article("plain", i)).encode() for i in range(4)])
+    packed = _produce(bootstrap, topic, 0, "lz4",
+                      [json.dumps(_article("lz4", i)).encode() for i in range(4)])
+    first_packed = min(offset for _, offset in packed)
+    assert first_packed == max(offset for _, offset in plain) + 1
+    shadow = tmp_path / "shadow" / "lz4"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('lz4 hidden by the test')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(shadow.parent), str(REPO)])}
+    group = f"g-{topic}"
+    done = subprocess.run(
+        [sys.executable, "-m", "newsbeam.cli", "run", "--bootstrap-servers", bootstrap,
+         "--topic", topic, "--group-id", group, "--start", "earliest", "--stop", "drained:2",
+         "--output-dir", str(tmp_path / "out")],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode != 0
+    error = done.stderr.strip().splitlines()[-1]
+    assert error.startswith("newsbeam run: error:"), done.stderr[-3000:]
+    for word in (f"topic {topic}", "partition 0", f"offset {first_packed}",
+                 "UnsupportedCodecError", "lz4"):
+        assert word in error, error
+    assert done.stderr.count("kafka unreachable") == 0  # not retried as an outage
+    peer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        committed = peer.committed([TopicPartition(topic, 0)], timeout=30)[0].offset
+    finally:
+        peer.close()
+    assert committed < 0 or committed <= first_packed  # none, or at most the readable ones

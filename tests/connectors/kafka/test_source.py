@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -28,7 +29,7 @@ from connectors.kafka import discovery as kafka_discovery
 from connectors.kafka.discovery import WatchState, WatchTracker
 from connectors.kafka.planning import UNBOUNDED
 from connectors.kafka.positions import parse_start, parse_stop
-from connectors.kafka.reader import PartitionReader
+from connectors.kafka.reader import PartitionReader, backoff_seconds
 from connectors.kafka.settings import KafkaClientSettings, KafkaSourceConfig
 from connectors.kafka.source import METRICS_NAMESPACE, ReadFromKafka, StopAt, _KafkaOffsetTracker
 from tests.support import REPO
@@ -410,6 +411,39 @@ def test_drained_counts_idle_time_only_while_the_broker_answers(caplog):
             assert outcome.position == 5
         finally:
             reader.close()
+
+
+def test_backoff_doubles_to_its_bound_for_any_number_of_failures():
+    """Worked by hand: initial 0.5 s doubling, capped at 10 s, jittered to 50-100 %; the
+    10,000th failure neither overflows nor exceeds the cap."""
+    for failures, full in ((1, 0.5), (2, 1.0), (3, 2.0), (5, 8.0), (6, 10.0), (10_000, 10.0)):
+        for _ in range(20):
+            assert full / 2 <= backoff_seconds(failures, 0.5, 10.0) <= full
+
+
+def test_the_backoff_is_honoured_when_the_runner_resumes_at_once(caplog):
+    """The FnApiRunner resumes a deferred restriction without waiting: the reader itself
+    keeps to the backoff, so an unreachable broker is retried a handful of times in 6 s,
+    not once per call."""
+    caplog.set_level(logging.WARNING, logger="connectors.kafka.reader")
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        nowhere = f"127.0.0.1:{unused.getsockname()[1]}"  # bound, not listening: refused
+        reader = PartitionReader(source_config(
+            nowhere, "t", probe_timeout_ms=200, backoff_initial_seconds=1.0,
+            backoff_max_seconds=2.0))
+        calls, until = 0, time.monotonic() + 6
+        try:
+            while time.monotonic() < until:
+                calls += 1
+                values, outcome = _read_once(reader, ("t", 0), 0, 0.5)
+                assert not values and not outcome.done and outcome.retry_in > 0
+        finally:
+            reader.close()
+    attempts = caplog.text.count("kafka unreachable")
+    # 1 s, then 2 s (each 50-100 %) after 0.2 s attempts: at most 1 + 6 / (0.5 + 0.2)
+    assert 2 <= attempts <= 9, (attempts, calls)
+    assert calls > attempts
 
 
 def test_watermark_follows_create_time_then_advances_while_idle(broker):
