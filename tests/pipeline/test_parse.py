@@ -24,7 +24,8 @@ def test_json_article_becomes_article_with_derived_id_and_host_source() -> None:
     article = parse_message(message(json.dumps(
         {"url": "https://News.example.com/a?utm_source=rss", "title": " T ", "body": "text"}).encode()))
     assert article.canonical_url == "https://news.example.com/a"
-    assert article.id == derive_id("https://news.example.com/a")
+    # sha256("https://news.example.com/a"), first 32 hex digits (worked out with sha256sum)
+    assert article.id == derive_id("https://news.example.com/a") == "428160c49aa1378fa92e68f179b36156"
     assert article.source == "news.example.com"
     assert article.title == "T" and article.body == "text"
     assert article.provenance == PROV

@@ -109,6 +109,12 @@ def test_newsbeam_reads_what_java_binary_message_encoder_writes(tmp_path: Path) 
               tmp_path / "datum.json", tmp_path / "message.bin")
     name, decoded = decode_single_object((tmp_path / "message.bin").read_bytes())
     assert (name, decoded) == ("raw_article", datum)
+    # and newsbeam writes the very bytes Java's BinaryMessageEncoder writes
+    java = (tmp_path / "message.bin").read_bytes()
+    assert encode_single_object("raw_article", datum) == java
+    # newsbeam 0.1.0 wrote the fingerprint byte-reversed: such messages still read
+    legacy = java[:2] + java[2:10][::-1] + java[10:]
+    assert decode_single_object(legacy) == ("raw_article", datum)
 
 
 @pytest.mark.parametrize("name", ["article", "dead_letter"])
