@@ -32,6 +32,7 @@ import logging
 from typing import Any
 
 from apache_beam.options.pipeline_options import (
+    DebugOptions,
     PipelineOptions,
     PrismRunnerOptions,
     StandardOptions,
@@ -60,6 +61,12 @@ def resolve_runner(options: PipelineOptions) -> Any:
 
         return FnApiRunner()
     prism = options.view_as(PrismRunnerOptions)
+    if name in ("PrismRunner", "DirectRunner", "SwitchingDirectRunner"):
+        # Beam keeps one Prism job server per process, made with the options of the first
+        # job that asked (its --prism_location too): a process that ran a pipeline on
+        # Beam's default runner before (which tries Prism without our binary) would reuse
+        # that server and try to download Prism. One server per job instead.
+        options.view_as(DebugOptions).add_experiment("disable_prism_server_singleton")
     if name == "PrismRunner":
         from apache_beam.runners.portability.prism_runner import PrismRunner
 

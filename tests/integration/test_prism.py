@@ -182,3 +182,22 @@ def test_a_failed_go_build_says_what_go_said(tmp_path: Path,
     assert "2.0.999" in message.split("failed:", 1)[1]  # Go's own words about the version
     assert "--prism_location" in message
     assert not (tmp_path / "newsbeam" / "prism" / "v2.0.999").exists()
+
+
+def test_prism_runs_after_a_pipeline_on_beams_default_runner_in_the_same_process(
+        prism_binary: str) -> None:
+    """Beam keeps one Prism job server per process, made with the first job's options: a
+    pipeline on Beam's default runner (which tries Prism with no binary here) must not
+    leave newsbeam's Prism run trying to download Prism (failed CI before the fix)."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from newsbeam.runners import resolve_runner
+
+    with beam.Pipeline() as first:  # Beam's DirectRunner: Prism if it can, else fallback
+        assert_that(first | beam.Create([1, 2]), equal_to([1, 2]))
+    options = PipelineOptions(["--runner", "PrismRunner", "--prism_location", prism_binary])
+    with beam.Pipeline(runner=resolve_runner(options), options=options) as ours:
+        assert_that(ours | beam.Create([3, 4]) | beam.Map(lambda x: x * 10),
+                    equal_to([30, 40]))
