@@ -87,19 +87,18 @@ def main(argv: list[str] | None = None) -> int:
                                      args.workers, args.split_records)))
         return 0
 
-    from bench.corpus import make_keyed_corpus
+    from bench.corpus import make_corpus
     from connectors.kafka.settings import KafkaClientSettings
-    from connectors.kafka.topics import ensure_topic, publish_records
+    from connectors.kafka.topics import ensure_topic, publish_values
     from newsbeam.broker import EmbeddedBroker
 
-    messages = make_keyed_corpus(args.records)  # copies of a story share its partition
-    values = [value for _, value in messages]
+    values = make_corpus(args.records)
     with EmbeddedBroker() as broker:
         topic = "bench-replay"
         ensure_topic(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic, partitions=4)
-        publish_records(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers,
-                                            properties={"max_request_size": 16 * 1024 * 1024}),
-                        topic, messages)
+        publish_values(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers,
+                                           properties={"max_request_size": 16 * 1024 * 1024}),
+                       topic, values)
         started = time.monotonic()
         rows = measure_replay(broker.bootstrap_servers, topic, len(values), direct=args.direct)
     for name, row in rows.items():

@@ -72,32 +72,14 @@ def _chrome(seed: dict) -> tuple[list[str], list[str]]:
 def make_corpus(n: int, duplicate_share: float = 0.15, html_share: float = 0.05,
                 seed: int = 7) -> list[bytes]:
     """``n`` JSON message values."""
-    return [value for _, value in make_keyed_corpus(n, duplicate_share, html_share, seed)]
-
-
-def make_keyed_corpus(n: int, duplicate_share: float = 0.15, html_share: float = 0.05,
-                      seed: int = 7) -> list[tuple[bytes, bytes]]:
-    """``n`` ``(key, value)`` messages; the key names the story: a copy carries its
-    original's key, so every copy of a story lands in the original's partition.
-
-    Why: dedup is first-seen-wins and a near copy may match one member of a story and not
-    another, so the duplicates found depend on the order the copies arrive in. Within a
-    partition every reader sees Kafka's order; across partitions each interleaves them
-    its own way (the plain loop partition by partition, ``newsbeam run`` bundle by bundle,
-    differently from run to run). With a story in one partition, the plain loop and the
-    pipeline decide on the same order, so their duplicate counts must be equal.
-    """
     rng = random.Random(seed)
     pools, text_seeds, html_seeds = _pools()
     languages = [lang for lang, pool in pools.items() if len(pool) >= 12]
-    messages: list[tuple[bytes, bytes]] = []
+    values: list[bytes] = []
     originals: list[dict] = []
-    stories: dict[str, str] = {}  # article id -> its story's key
     for i in range(n):
-        story = f"story-{i}"
         if originals and rng.random() < duplicate_share:
             article = dict(rng.choice(originals))
-            story = stories[article["id"]]
             if rng.random() < 0.5:  # edited copy: a few words changed
                 words = article["body"].split(" ")
                 for j in rng.sample(range(len(words)), max(1, len(words) // 50)):
@@ -117,6 +99,5 @@ def make_keyed_corpus(n: int, duplicate_share: float = 0.15, html_share: float =
                        "body": "\n".join(head + body + tail)}
             originals.append(article)
         article["id"] = f"bench-{i}"
-        stories[article["id"]] = story
-        messages.append((story.encode(), json.dumps(article, ensure_ascii=False).encode("utf-8")))
-    return messages
+        values.append(json.dumps(article, ensure_ascii=False).encode("utf-8"))
+    return values

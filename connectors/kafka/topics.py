@@ -20,7 +20,7 @@ from kafka.errors import TopicAlreadyExistsError
 from connectors.kafka.settings import KafkaClientSettings, KafkaSinkConfig, new_producer
 from schemas.encoding import SchemaSource, decode_value
 
-__all__ = ["TopicRecord", "ensure_topic", "message_key", "publish_records", "publish_values", "read_topic"]
+__all__ = ["TopicRecord", "ensure_topic", "message_key", "publish_values", "read_topic"]
 
 _log = logging.getLogger(__name__)
 
@@ -54,20 +54,13 @@ def message_key(value: bytes) -> bytes | None:
 
 
 def publish_values(client: KafkaClientSettings, topic: str, values: Iterable[bytes]) -> int:
-    """Send every value, keyed by ``message_key``, with the sink's durable producer
-    settings (acks=all, retries, idempotence), flush, and return how many were
-    acknowledged."""
-    return publish_records(client, topic, ((message_key(v), v) for v in values))
-
-
-def publish_records(client: KafkaClientSettings, topic: str,
-                    records: Iterable[tuple[bytes | None, bytes]]) -> int:
-    """``publish_values`` with the keys given: ``(key, value)`` pairs."""
+    """Send every value with the sink's durable producer settings (acks=all, retries,
+    idempotence), flush, and return how many were acknowledged."""
     producer = new_producer(KafkaSinkConfig(client=client))
     futures = []
     try:
-        for key, value in records:
-            futures.append(producer.send(topic, value=value, key=key))
+        for value in values:
+            futures.append(producer.send(topic, value=value, key=message_key(value)))
         producer.flush()
         for future in futures:
             future.get(timeout=30)
