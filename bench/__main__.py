@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
                   + (f", {_duplicates(rows[kind])} duplicates" if "duplicates" in rows[kind] else ""),
                   flush=True)
         notes.extend(_dedup_agreement(rows))
+        notes.append(_dedup_on_one_partition(bootstrap, values))
+        print(notes[-1], flush=True)
         try:
             from bench.bench_replay import measure_replay
         except ImportError:
@@ -141,6 +143,28 @@ def _dedup_agreement(rows: dict) -> list[str]:
             f"streaming {_duplicates(stream)} of {stream['records']} (same records and Kafka "
             "timestamps; first-seen-wins follows arrival order, which interleaves the "
             "partitions differently)"]
+
+
+def _dedup_on_one_partition(bootstrap: str, values: list[bytes]) -> str:
+    """Issue 21: the plain loop and ``newsbeam run`` must do the same dedup work. On one
+    partition both see Kafka's order, so their duplicates must be equal; a line saying so.
+
+    On several partitions first-seen-wins follows how a reader interleaves them (the plain
+    loop partition by partition, the pipeline bundle by bundle), and near copies of
+    different stories in different partitions can then swap canonical and duplicate, so
+    the 4-partition counts above may differ by a few without either path being wrong.
+    """
+    topic = "bench-articles-one-partition"
+    ensure_topic(KafkaClientSettings(bootstrap_servers=bootstrap), topic, partitions=1)
+    publish_values(KafkaClientSettings(bootstrap_servers=bootstrap,
+                                       properties={"max_request_size": 16 * 1024 * 1024}),
+                   topic, values)
+    loop, stream = (_measure(kind, bootstrap, topic, len(values))
+                    for kind in ("plain_loop", "streaming"))
+    verdict = ("agree" if (loop["duplicates"], loop["records"])
+               == (stream["duplicates"], stream["records"]) else "DIFFER (a defect)")
+    return (f"dedup on one partition (same order for both): plain loop "
+            f"{_duplicates(loop)}, streaming {_duplicates(stream)} duplicates: {verdict}")
 
 
 def _ratio(rows: dict, a: str, b: str) -> str:
