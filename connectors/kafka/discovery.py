@@ -90,6 +90,17 @@ class PartitionLister:
                 "partitions": len(new), "ranges": [r.describe() for r in ranges]})
         return frozenset(found | known), ranges
 
+    def log_ends(self, partitions: frozenset[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """The log end of each of ``partitions`` (of the isolation level read), so the
+        watch of a drained run can tell whether records still arrive."""
+        if self._consumer is None:
+            self._consumer = new_consumer(self._config, with_group=True)
+        if not partitions:
+            return {}
+        ends = self._consumer.end_offsets([TopicPartition(*tp) for tp in sorted(partitions)],
+                                          timeout_ms=self._config.probe_timeout_ms)
+        return {(tp.topic, tp.partition): end for tp, end in ends.items()}
+
     def _check_authorized(self, found: set[tuple[str, int]]) -> None:
         """Raise ``TopicNotAuthorized`` when a topic named by ``--topic`` is missing
         because the principal may not describe it. (Missing for lack of creation is

@@ -140,6 +140,7 @@ class ReadPartitions(beam.DoFn):
         self._lister = PartitionLister(self._config)
         self._listed_at = time.monotonic()
         self._watch_idle_since = time.monotonic()
+        self._watched_ends: dict[tuple[str, int], int] | None = None
 
     def teardown(self) -> None:
         self._reader.close()
@@ -168,17 +169,28 @@ class ReadPartitions(beam.DoFn):
         """Re-list partitions now and then; read those found after the start."""
         config = self._config
         state: WatchState = tracker.current_restriction()
-        if time.monotonic() - self._listed_at >= config.discovery_interval_seconds:
+        drained = config.stop.kind is StopKind.DRAINED
+        confirm_end = self._watch_may_end(state)  # a fresh listing must confirm it
+        first = drained and self._watched_ends is None  # log ends to compare with later
+        if (time.monotonic() - self._listed_at >= config.discovery_interval_seconds
+                or confirm_end or first):
             self._listed_at = time.monotonic()
             try:
                 known, ranges = self._lister.new_ranges(state.known)
+                ends = self._lister.log_ends(known) if drained else None
             except KafkaError as exc:
                 _log.warning("partition discovery failed, retrying", extra={
                     "error_class": type(exc).__name__, "error": str(exc)})
                 self._lister.close()
+                self._watch_idle_since = time.monotonic()  # an outage is not a drained topic
+                self._watched_ends = self._watched_ends or {}
             else:
-                if ranges:
+                # --stop drained: the watch ends once no partition appeared and no record
+                # arrived in the known ones for the idle time (the readers of the other
+                # partitions are drained by then too), not while the job is still reading.
+                if ranges or (not first and ends != self._watched_ends):
                     self._watch_idle_since = time.monotonic()
+                self._watched_ends = ends
                 if not tracker.try_claim(("discover", known, {r.key: r.start for r in ranges})):
                     return
         reading = tracker.current_restriction().reading
@@ -200,13 +212,19 @@ class ReadPartitions(beam.DoFn):
             _raise_watermark(watermark_estimator, Timestamp.now())
         elif all(mark is not None for mark in marks):
             _raise_watermark(watermark_estimator, min(marks))
-        if (config.stop.kind is StopKind.DRAINED and not reading
-                and time.monotonic() - self._watch_idle_since >= config.stop.idle_seconds):
+        if confirm_end and self._watch_may_end(tracker.current_restriction()):
             return  # drained: nothing new appeared for the idle time
         if reading:
             self._watch_idle_since = time.monotonic()
         delay = min(delays) if delays else min(1.0, config.discovery_interval_seconds)
         tracker.defer_remainder(Duration.of(delay))
+
+    def _watch_may_end(self, state: WatchState) -> bool:
+        """``--stop drained``: the watch reads nothing and saw nothing new (partition or
+        record) for the idle time."""
+        config = self._config
+        return (config.stop.kind is StopKind.DRAINED and not state.reading
+                and time.monotonic() - self._watch_idle_since >= config.stop.idle_seconds)
 
     def start_bundle(self) -> None:
         self._bundle_offsets: dict[tuple[str, int], int] | None = None
