@@ -86,7 +86,13 @@ def kafka_classpath(version: str = KAFKA_VERSION) -> str:
 
 
 def _cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A random cluster id as Kafka's ``Uuid.randomUuid()`` makes them: URL-safe base64
+    of 16 random bytes, never starting with ``-`` (``kafka-storage format -t -...`` would
+    take it for an option: one start in 64 failed so)."""
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not candidate.startswith("-"):
+            return candidate
 
 
 class ApacheKafkaBroker:

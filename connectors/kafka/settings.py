@@ -58,6 +58,7 @@ _ALIASES = {
     "ssl.key.password": "ssl_password",
     "ssl.endpoint.identification.algorithm": "ssl_check_hostname",
 }
+_RECONNECT_BACKOFF_MAX_MS = 1000  # Kafka's Java default
 _SECRET_WORDS = ("password", "secret", "token", "jaas", "credential")
 # Settings newsbeam owns: passing them as properties would break offsets or delivery.
 _RESERVED = frozenset({
@@ -222,6 +223,9 @@ class KafkaClientSettings(BaseSettings):
         accepts, then ``overrides``: one property list serves consumer, producer and admin
         (an admin client has no use for ``fetch.max.bytes`` or ``linger.ms``)."""
         kwargs = {k: v for k, v in self.client_kwargs().items() if k in client.DEFAULT_CONFIG}
+        # Java clients wait at most 1 s between reconnects (reconnect.backoff.max.ms);
+        # kafka-python's 30 s left a job reading ~23 s after a restarted broker was back.
+        kwargs.setdefault("reconnect_backoff_max_ms", _RECONNECT_BACKOFF_MAX_MS)
         kwargs.update(overrides)
         return kwargs
 

@@ -51,19 +51,12 @@ PATIENT_PRODUCER = {"request_timeout_ms": 10000, "max_block_ms": 60000,
 
 
 @pytest.fixture()
-def kafka(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator:
+def kafka(tmp_path: Path) -> Iterator:
     """A broker of this test's own, on a log dir the test may restart it on."""
-    from newsbeam import kafka_broker
     from newsbeam.kafka_broker import ApacheKafkaBroker
     from tests.support.jvm import require_java
 
     require_java()
-    # kafka_broker._cluster_id() gives an id starting with '-' once in 64, which
-    # kafka-storage format takes for an option ("argument --cluster-id/-t: expected one
-    # argument"); Kafka's own Uuid.randomUuid() never does. Not this trial's subject.
-    draw = kafka_broker._cluster_id
-    monkeypatch.setattr(kafka_broker, "_cluster_id",
-                        lambda: next(c for c in iter(draw, None) if not c.startswith("-")))
     (tmp_path / "kafka").mkdir()
     broker = ApacheKafkaBroker(log_dir=tmp_path / "kafka")
     broker.start()
