@@ -29,7 +29,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from kafka.errors import KafkaTimeoutError, SaslAuthenticationFailedError
+from kafka.errors import (
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    SaslAuthenticationFailedError,
+)
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -247,57 +251,70 @@ class KafkaClientSettings(BaseSettings):
                 **{k: "**********" for k in self.secrets}}
 
 
-class _AuthenticationFailures(logging.Filter):
-    """Remembers the SASL authentication failures kafka-python reports while connecting.
+class _ConnectionRefusals(logging.Filter):
+    """Remembers why kafka-python's connections were refused while it bootstrapped.
 
-    kafka-python retries a refused login until its bootstrap timeout and then raises only
-    ``KafkaTimeoutError('Unable to bootstrap ...')``; the broker's reason is in a log record
-    of ``kafka.net.manager`` ("Connection failed: SaslAuthenticationFailedError ..."). This
-    filter on that logger keeps the recent ones (time, reason) so ``_connect`` can say what
-    went wrong, and lets a record through only as far as the ``kafka`` logger's level
-    allows (``newsbeam.logs`` keeps kafka-python quiet unless debugging).
+    kafka-python retries a refused login or TLS handshake until its bootstrap timeout and
+    then raises only ``KafkaTimeoutError('Unable to bootstrap ...')``; the reason is in log
+    records of ``kafka.net.manager`` ("Connection failed: SaslAuthenticationFailedError
+    ...", "Bootstrap connection ... failed: KafkaConnectionError: [SSL: ...] ..."). This
+    filter on that logger keeps the recent ones (time, kind, reason) so ``_connect`` can
+    say what went wrong, and lets a record through only as far as the ``kafka`` logger's
+    level allows (``newsbeam.logs`` keeps kafka-python quiet unless debugging).
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self.seen: deque[tuple[float, str]] = deque(maxlen=16)
+        self.seen: deque[tuple[float, str, str]] = deque(maxlen=16)
         self._lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        reasons = [a for a in (record.args if isinstance(record.args, tuple) else ())
-                   if isinstance(a, SaslAuthenticationFailedError)]
-        if reasons:
-            with self._lock:
-                self.seen.append((time.monotonic(), str(reasons[0])))
+        for arg in record.args if isinstance(record.args, tuple) else ():
+            kind = ("sasl" if isinstance(arg, SaslAuthenticationFailedError)
+                    else "tls" if isinstance(arg, KafkaConnectionError) and "[SSL" in str(arg)
+                    else None)
+            if kind:
+                with self._lock:
+                    self.seen.append((time.monotonic(), kind, str(arg)))
+                break
         return logging.getLogger("kafka").isEnabledFor(record.levelno)
 
-    def since(self, start: float) -> list[str]:
+    def since(self, start: float) -> list[tuple[str, str]]:
         with self._lock:
-            return [reason for at, reason in self.seen if at >= start]
+            return [(kind, reason) for at, kind, reason in self.seen if at >= start]
 
 
-_AUTH_FAILURES = _AuthenticationFailures()
+_REFUSALS = _ConnectionRefusals()
 _manager_log = logging.getLogger("kafka.net.manager")
-_manager_log.addFilter(_AUTH_FAILURES)
-_manager_log.setLevel(logging.WARNING)  # so a failure is recorded; the filter decides output
+_manager_log.addFilter(_REFUSALS)
+_manager_log.setLevel(logging.WARNING)  # so a refusal is recorded; the filter decides output
 
 
 def _connect(client: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
     """``client(**kwargs)``; a bootstrap that timed out because the broker refused the
-    SASL login raises ``SaslAuthenticationFailedError`` with the broker's reason and the
-    user (never the password) instead of a bare timeout."""
+    SASL login or the TLS handshake raises an error with the reason and the user (never
+    the password) instead of a bare timeout."""
     started = time.monotonic()
     try:
         return client(**kwargs)
     except KafkaTimeoutError as exc:
-        refused = _AUTH_FAILURES.since(started)
+        refused = _REFUSALS.since(started)
         if not refused:
             raise
-        user = kwargs.get("sasl_plain_username") or "(no sasl.username)"
-        raise SaslAuthenticationFailedError(
-            f"authentication failed: {','.join(kwargs['bootstrap_servers'])} refused the SASL "
-            f"{kwargs.get('sasl_mechanism', '')} login of user {user!r} ({refused[-1]}); "
-            "check sasl.username and the password it references") from exc
+        kind, reason = refused[-1]
+        servers = ",".join(kwargs["bootstrap_servers"])
+        if kind == "sasl":
+            user = kwargs.get("sasl_plain_username") or "(no sasl.username)"
+            raise SaslAuthenticationFailedError(
+                f"authentication failed: {servers} refused the SASL "
+                f"{kwargs.get('sasl_mechanism', '')} login of user {user!r} ({reason}); "
+                "check sasl.username and the password it references") from exc
+        certificate = kwargs.get("ssl_certfile") or "none"
+        raise KafkaConnectionError(
+            f"TLS handshake with {servers} failed ({reason}); client certificate: "
+            f"{certificate}. The broker may require a client certificate it trusts "
+            "(ssl.certificate.location, ssl.key.location) or present one this client does "
+            "not trust (ssl.ca.location)") from exc
 
 
 def _coerce(name: str, value: str) -> Any:

@@ -53,10 +53,17 @@ def secured(tmp_path_factory) -> Iterator[SecuredKafkaBroker]:
                       for op in (ACLOperation.READ, ACLOperation.WRITE, ACLOperation.DESCRIBE)]
             allow.append((ResourceType.GROUP, "alice-", ACLResourcePatternType.PREFIXED,
                           ACLOperation.READ))
+            grants = [("User:alice", *rule) for rule in allow]
+            # carol authenticates with a client certificate (mutual TLS), no password
+            carol = f"User:CN={SecuredKafkaBroker.mtls_user}"
+            grants += [(carol, ResourceType.TOPIC, TOPIC, ACLResourcePatternType.LITERAL, op)
+                       for op in (ACLOperation.READ, ACLOperation.DESCRIBE)]
+            grants.append((carol, ResourceType.GROUP, "carol-", ACLResourcePatternType.PREFIXED,
+                           ACLOperation.READ))
             result = admin.create_acls([
-                ACL("User:alice", "*", operation, ACLPermissionType.ALLOW,
+                ACL(principal, "*", operation, ACLPermissionType.ALLOW,
                     ResourcePattern(kind, name, pattern))
-                for kind, name, pattern, operation in allow])
+                for principal, kind, name, pattern, operation in grants])
             assert not result["failed"], result["failed"]
         finally:
             admin.close()
@@ -139,3 +146,37 @@ def test_a_user_without_acls_and_a_wrong_password_get_clear_errors(
     assert code != 0
     assert "authentication" in refused.err.lower(), refused.err[-2000:]
     assert not _leaks(passwords, denied.out, denied.err, refused.out, refused.err)
+
+
+def _log_ends(secured: SecuredKafkaBroker) -> dict[int, int]:
+    peer = Consumer({**_librdkafka(secured, "admin"), "group.id": "judge"})
+    try:
+        return {p: peer.get_watermark_offsets(TopicPartition(TOPIC, p), timeout=30)[1]
+                for p in (0, 1)}
+    finally:
+        peer.close()
+
+
+@pytest.mark.timeout(240)
+def test_mutual_tls_with_a_client_certificate_and_without_one(
+        secured: SecuredKafkaBroker, passwords: dict[str, str], tmp_path: Path,
+        capsys) -> None:
+    """The MTLS listener requires a client certificate; the principal is its subject
+    (``User:CN=carol``), whose ACLs allow reading the topic and her groups."""
+    if not any(_log_ends(secured).values()):
+        assert main(["produce", *_as(secured, "admin"), "--topic", TOPIC, str(SEEDS)]) == 0
+    ends = _log_ends(secured)
+    out = tmp_path / "carol"
+    assert main(["run", *secured.mtls_flags(), "--topic", TOPIC, "--group-id", "carol-run",
+                 "--start", "earliest", "--stop", "drained:2", "--output-dir", str(out)]) == 0
+    offsets = {(r["provenance"]["partition"], r["provenance"]["offset"])
+               for records in read_routes(out).values() for r in records}
+    assert offsets == {(p, o) for p, end in ends.items() for o in range(end)}
+
+    capsys.readouterr()
+    code = main(["inspect", *secured.mtls_flags(with_certificate=False), f"kafka:{TOPIC}"])
+    refused = capsys.readouterr()
+    assert code != 0
+    assert refused.err.startswith("newsbeam inspect: error:"), refused.err[-2000:]
+    assert len(refused.err.strip().splitlines()) == 1, refused.err[-2000:]
+    assert "TLS handshake" in refused.err and "client certificate: none" in refused.err
