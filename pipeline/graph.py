@@ -33,6 +33,9 @@ class StageSettings:
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     limits: ArticleLimits = DEFAULT_LIMITS
     dedup: DedupConfig = field(default_factory=DedupConfig)
+    # Cleaning: extract each HTML page in a child process, a dead letter (StageTimeout)
+    # past this many seconds; 0: off, extraction in the DoFn (see pipeline.clean).
+    html_time_limit_seconds: float = 0.0
 
 
 class ProcessArticles(beam.PTransform):
@@ -53,7 +56,8 @@ class ProcessArticles(beam.PTransform):
         settings = self._settings
         parsed = messages | Stage.PARSE.label >> ParseArticles(settings.max_message_bytes)
         limited = parsed[ARTICLES] | Stage.LIMITS.label >> EnforceLimits(settings.limits)
-        cleaned = limited[ARTICLES] | Stage.CLEAN.label >> CleanArticles()
+        cleaned = limited[ARTICLES] | Stage.CLEAN.label >> CleanArticles(
+            html_time_limit_seconds=settings.html_time_limit_seconds)
         detected = cleaned[ARTICLES] | Stage.LANGUAGE.label >> DetectLanguage()
         deduplicated = detected[ARTICLES] | Stage.DEDUP.label >> DeduplicateArticles(
             settings.dedup, bounded=self._bounded)

@@ -20,16 +20,17 @@ mechanisms keep one such record from stalling a streaming job:
 Wiring: ``pipeline/graph.py`` applies ``EnforceLimits`` between parsing and cleaning with
 the ``ArticleLimits`` of its ``StageSettings``; the app (``newsbeam.options``) declares
 the flags (``--max-body-chars``, ``--max-html-chars``, ``--max-html-tags``,
-``--max-field-chars``) and builds the limits from them.
+``--max-field-chars``) and builds the limits from them. The cleaning stage
+(``pipeline.clean``) runs its HTML extraction through a ``TimeLimitedCall`` when
+``StageSettings.html_time_limit_seconds`` (``--html-time-limit-seconds``) is above 0; the
+default, 0, leaves it off.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import multiprocessing
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,7 @@ import apache_beam as beam
 from apache_beam import pvalue
 
 from pipeline.stage import StageFn, apply_stage
+from pipeline.time_limit_child import resolve, serve
 from schemas.failures import Stage, StageError
 from schemas.models import Article
 
@@ -115,32 +117,6 @@ class EnforceLimits(beam.PTransform):
 
 # ---------------------------------------------------------------------------- time limit
 
-def _resolve(target: str) -> Callable[..., Any]:
-    module, _, name = target.partition(":")
-    if not module or not name:
-        raise ValueError(f"target {target!r} must be 'package.module:function'")
-    return getattr(importlib.import_module(module), name)
-
-
-def _serve(target: str, connection: Any) -> None:
-    """Child process: JSON arguments in, JSON result (or the error's class and text) out."""
-    function = _resolve(target)
-    connection.send_bytes(b"ready")
-    while True:
-        try:
-            request = connection.recv_bytes()
-        except EOFError:
-            return
-        args = json.loads(request)
-        try:
-            reply = {"ok": function(*args)}
-        except StageError as exc:
-            reply = {"error": exc.error_class, "message": str(exc)}
-        except Exception as exc:  # noqa: BLE001 - reported to the caller, who dead-letters it
-            reply = {"error": type(exc).__name__, "message": str(exc)}
-        connection.send_bytes(json.dumps(reply).encode())
-
-
 class TimeLimitedCall:
     """Call ``target`` (``"package.module:function"``, JSON in and out) with a time limit.
 
@@ -154,7 +130,7 @@ class TimeLimitedCall:
     def __init__(self, target: str, seconds: float) -> None:
         if seconds <= 0:
             raise ValueError("the time limit must be positive")
-        _resolve(target)  # fail where it is configured, not on the first record
+        resolve(target)  # fail where it is configured, not on the first record
         self.target = target
         self.seconds = seconds
         self._context = multiprocessing.get_context("spawn")
@@ -164,12 +140,16 @@ class TimeLimitedCall:
 
     def _start(self) -> None:
         parent, child = self._context.Pipe()
-        self._process = self._context.Process(target=_serve, args=(self.target, child),
+        self._process = self._context.Process(target=serve, args=(self.target, child),
                                               daemon=True, name="newsbeam-time-limited")
         self._process.start()
         child.close()
         self._connection = parent
-        if not parent.poll(_STARTUP_SECONDS) or parent.recv_bytes() != b"ready":
+        try:
+            ready = parent.poll(_STARTUP_SECONDS) and parent.recv_bytes() == b"ready"
+        except EOFError:  # the child died while starting (e.g. its target failed to import)
+            ready = False
+        if not ready:
             self._kill()
             raise StageError("StageCrashed", f"the process for {self.target} did not start")
 

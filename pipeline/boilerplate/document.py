@@ -3,6 +3,11 @@
 Split in two steps so the per-site learner can see a document's lines between them:
 ``extract_content`` turns raw HTML (or scraped text) into lines, ``clean_content``
 decides each line, knowing which lines the site repeats everywhere.
+
+``extract_content_json`` (``EXTRACT_CONTENT_TARGET``) is ``extract_content`` with JSON in
+and out, for the cleaning stage to run in a child process under a time limit
+(``--html-time-limit-seconds``); ``Content.from_json`` turns its result back into the
+same ``Content``.
 """
 
 from __future__ import annotations
@@ -11,13 +16,15 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pipeline.boilerplate.html import HtmlExtraction, extract_html, page_text
 from pipeline.boilerplate.rules import Rules
 from pipeline.boilerplate.text import Mode, TextCleaning, clean_text
 from schemas.models import BoilerplateStats
 
-__all__ = ["CleanedDocument", "Content", "clean_content", "clean_document", "extract_content"]
+__all__ = ["EXTRACT_CONTENT_TARGET", "CleanedDocument", "Content", "clean_content",
+           "clean_document", "extract_content", "extract_content_json"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,17 @@ class Content:
     @property
     def lines(self) -> list[str]:
         return self.text.splitlines()
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON object that ``from_json`` turns back into an equal ``Content``."""
+        return {"text": self.text, "mode": self.mode,
+                "page": self.page.to_json() if self.page else None}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Content:
+        page = data["page"]
+        return cls(text=data["text"], mode=data["mode"],
+                   page=HtmlExtraction.from_json(page) if page else None)
 
 
 @dataclass(frozen=True)
@@ -70,6 +88,19 @@ def extract_content(body: str | None, html: str | None, url: str | None = None, 
         # No main content found: let the line classifier read the whole page.
         return Content(text=page_text(html), mode="text", page=page)
     return Content(text=body or "", mode="text")
+
+
+EXTRACT_CONTENT_TARGET = "pipeline.boilerplate.document:extract_content_json"
+
+
+def extract_content_json(body: str | None, html: str | None, url: str | None,
+                         metadata: bool) -> dict[str, Any]:
+    """``extract_content`` with JSON arguments and result (``Content.to_json``).
+
+    What ``pipeline.limits.TimeLimitedCall`` runs in its child process when the cleaning
+    stage has an HTML time limit: positional arguments, importable by that child.
+    """
+    return extract_content(body, html, url, metadata=metadata).to_json()
 
 
 def clean_content(content: Content, *, title: str | None = None,

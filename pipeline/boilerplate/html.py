@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import htmldate
 import lxml.html
@@ -42,6 +43,19 @@ class HtmlExtraction:
     published_at: datetime | None = None
     canonical_url: str | None = None
     captions: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON object that ``from_json`` turns back into an equal extraction."""
+        return {"text": self.text, "title": self.title, "author": self.author,
+                "published_at": self.published_at.isoformat() if self.published_at else None,
+                "canonical_url": self.canonical_url, "captions": list(self.captions)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> HtmlExtraction:
+        published = data["published_at"]
+        return cls(text=data["text"], title=data["title"], author=data["author"],
+                   published_at=datetime.fromisoformat(published) if published else None,
+                   canonical_url=data["canonical_url"], captions=tuple(data["captions"]))
 
 
 def _parse_date(value: str | None) -> datetime | None:

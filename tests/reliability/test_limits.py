@@ -3,17 +3,23 @@ regular expressions that answer in time on lines built to make them backtrack.""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
+from pathlib import Path
 
 import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from pipeline.clean import CleanArticles
 from pipeline.limits import ArticleLimits, EnforceLimits, TimeLimitedCall, check_article
 from pipeline.stage import ARTICLES, DEAD_LETTER, guard_stage
 from schemas.failures import Stage, StageError
 from schemas.models import Article, Provenance, ProvenanceKind
+
+from . import hostile
 
 _PROVENANCE = Provenance(kind=ProvenanceKind.KAFKA, topic="t", partition=0, offset=1)
 
@@ -194,3 +200,103 @@ def test_the_limits_are_configurable_on_the_command_line() -> None:
 
     options = PipelineOptions(["--max-body-chars", "5000"])
     assert stage_settings(options).limits.max_body_chars == 5000
+
+
+# ------------------------------------------- the cleaning stage's HTML time limit (issue 15)
+
+SEEDS = Path(__file__).resolve().parents[2] / "seeds"
+_NO_MAIN_CONTENT = "<html><head><script>var a;</script></head><body></body></html>"
+
+
+def _page(offset: int, html: str, body: str = "") -> Article:
+    url = f"https://site{offset}.example/news/{offset}"
+    return _article(id=f"page-{offset}", url=url, canonical_url=url, body=body, html=html,
+                    source=f"site{offset}", provenance=_PROVENANCE.model_copy(
+                        update={"offset": offset}))
+
+
+def _keyed(outputs, side: str) -> beam.PCollection:
+    """Both outputs of a cleaning run as (offset, record type + JSON but the failure time)."""
+    return ((outputs[ARTICLES], outputs[DEAD_LETTER]) | f"Flatten{side}" >> beam.Flatten()
+            | f"Key{side}" >> beam.Map(lambda r: (r.provenance.offset, type(r).__name__
+                                                  + r.model_dump_json(exclude={"failed_at"}))))
+
+
+def _same_on_both_sides(offsets: list[int]):
+    def check(rows) -> None:
+        assert sorted(offset for offset, _ in rows) == offsets, rows
+        for offset, sides in rows:
+            assert len(sides["on"]) == len(sides["off"]) == 1, (offset, sides)
+            assert sides["on"] == sides["off"], f"offset {offset}: {sides}"
+    return check
+
+
+def test_with_the_html_time_limit_pages_are_cleaned_exactly_as_without_it() -> None:
+    """The child's extraction (JSON both ways) gives the same records: body, metadata,
+    captions, stats; and the same dead letter where the page has nothing to keep."""
+    inputs = [_page(i, path.read_text(encoding="utf-8"))
+              for i, path in enumerate(sorted(SEEDS.glob("*.html")), start=1)]
+    assert len(inputs) >= 2
+    inputs += [_page(10, _NO_MAIN_CONTENT, body=(SEEDS / "000_0dc1abbf165201b3.txt").read_text(
+                   encoding="utf-8")),  # no main content: the body is cleaned instead
+               _page(11, _NO_MAIN_CONTENT),  # nothing to keep: EmptyAfterCleaning
+               _article(id="text", body="Plain text. " * 20, source="text",
+                        provenance=_PROVENANCE.model_copy(update={"offset": 12}))]
+    with TestPipeline() as p:
+        articles = p | beam.Create(inputs)
+        off = _keyed(articles | "Off" >> CleanArticles(), "Off")
+        on = _keyed(articles | "On" >> CleanArticles(html_time_limit_seconds=60), "On")
+        joined = {"on": on, "off": off} | beam.CoGroupByKey()
+        assert_that(joined, _same_on_both_sides(sorted(a.provenance.offset for a in inputs)))
+        assert_that(on | "Types" >> beam.Map(lambda kv: (kv[0], kv[1].split("{", 1)[0])),
+                    equal_to([(1, "Article"), (2, "Article"), (10, "Article"),
+                              (11, "DeadLetter"), (12, "Article")]), label="types")
+
+
+@pytest.mark.slow
+def test_a_page_extracted_past_the_html_time_limit_is_a_stage_timeout_dead_letter() -> None:
+    """The hostile corpus's page of a million <p>s (~50 s of extraction, measured) with
+    the size limits out of the way: killed after 2 s, dead-lettered with the page kept,
+    and the next page is cleaned by a fresh child."""
+    slow_page = json.loads(hostile._million_tags())["html"]
+    slow, normal = _page(1, slow_page), _page(2, next(SEEDS.glob("101_*.html")).read_text(
+        encoding="utf-8"))
+    digest = hashlib.sha256(slow_page.encode()).hexdigest()
+    started = time.perf_counter()
+    with TestPipeline() as p:
+        outputs = p | beam.Create([slow, normal]) | CleanArticles(html_time_limit_seconds=2)
+        assert_that(outputs[ARTICLES] | "Ids" >> beam.Map(lambda a: a.id),
+                    equal_to(["page-2"]), label="kept")
+        assert_that(outputs[DEAD_LETTER] | "Letters" >> beam.Map(lambda d: (
+            d.stage, d.error_class, d.provenance.offset,
+            hashlib.sha256(json.loads(d.payload)["html"].encode()).hexdigest())),
+            equal_to([("clean", "StageTimeout", 1, digest)]), label="dead")
+    assert time.perf_counter() - started < 40, "the page was extracted to the end"
+
+
+@pytest.mark.slow
+def test_the_html_time_limit_reaches_the_cleaning_stage_from_the_command_line(
+        tmp_path: Path) -> None:
+    """``newsbeam process --html-time-limit-seconds``: flag -> ``stage_settings`` ->
+    ``ProcessArticles`` -> the cleaning DoFn, on the page of a million <p>s."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from connectors.avro_files import list_avro_files, read_avro_records
+    from newsbeam.cli import main
+    from newsbeam.options import stage_settings
+
+    assert stage_settings(PipelineOptions([])).html_time_limit_seconds == 0.0
+    assert stage_settings(PipelineOptions(["--html-time-limit-seconds", "5"])
+                          ).html_time_limit_seconds == 5.0
+    page = tmp_path / "page.jsonl"
+    page.write_bytes(hostile._million_tags() + b"\n")
+    out = tmp_path / "out"
+    started = time.perf_counter()
+    assert main(["process", "--input", str(page), "--output-dir", str(out),
+                 "--html-time-limit-seconds", "2", "--max-html-chars", "0",
+                 "--max-html-tags", "0"]) == 0
+    assert time.perf_counter() - started < 60, "the page was extracted to the end"
+    letters = [r for path in list_avro_files(str(out / "dead_letter"))
+               for r in read_avro_records(path)]
+    assert [(r["stage"], r["error_class"]) for r in letters] == [("clean", "StageTimeout")]
+    assert json.loads(letters[0]["payload"])["id"] == "hostile-901"
