@@ -14,10 +14,12 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from newsbeam.jobs import run_streaming
+from schemas.routes import ROUTES
 from tests.support import REPO
 from tests.support.routes import read_routes
 
@@ -124,3 +126,106 @@ def test_a_batch_this_client_cannot_decode_stops_the_job_with_its_offset(
     finally:
         peer.close()
     assert committed < 0 or committed <= first_packed  # none, or at most the readable ones
+
+
+def _read_topic_values(bootstrap: str, topic: str) -> list[bytes]:
+    """Every value of ``topic`` up to its high watermarks, read by librdkafka."""
+    peer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"judge-{uuid.uuid4().hex}",
+                     "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    try:
+        metadata = peer.list_topics(topic, timeout=30).topics[topic]
+        ends = {p: peer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
+                for p in metadata.partitions}
+        peer.assign([TopicPartition(topic, p, 0) for p, end in ends.items() if end > 0])
+        values: list[bytes] = []
+        seen = {p: 0 for p in ends}
+        while any(seen[p] < ends[p] for p in ends):
+            message = peer.poll(10)
+            assert message is not None, f"{topic}: read {seen} of {ends}"
+            assert message.error() is None, message.error()
+            seen[message.partition()] = message.offset() + 1
+            values.append(message.value())
+        return values
+    finally:
+        peer.close()
+
+
+def _spec_decode(name: str, message: bytes, fingerprint: bytes) -> dict:
+    """The Avro spec's single-object encoding, decoded with Apache Avro's Python library:
+    ``C3 01``, the schema's 8-byte little-endian CRC-64-AVRO fingerprint (here Java's),
+    then the binary datum, read to its last byte."""
+    import io
+
+    import avro.io
+    import avro.schema
+
+    import schemas
+
+    assert message[:2] == b"\xc3\x01" and message[2:10] == fingerprint, message[:10].hex()
+    body = io.BytesIO(message[10:])
+    datum = avro.io.DatumReader(avro.schema.parse(schemas.schema_json(name))).read(
+        avro.io.BinaryDecoder(body))
+    assert body.read() == b""
+    return datum
+
+
+@pytest.mark.slow
+def test_five_codecs_and_java_single_object_articles_in_single_object_route_topics_out(
+        apache_kafka, tmp_path: Path) -> None:
+    """Issue 16's acceptance run: librdkafka writes one partition per codec, Java Avro's
+    BinaryMessageEncoder writes RawArticles into a sixth; ``newsbeam run --stop drained``
+    ingests every offset, and every message of the route topics it writes decodes with
+    Java's BinaryMessageDecoder and with the spec (Apache Avro's Python library) alike."""
+    import struct
+
+    from tests.support.avro_json import avro_json, from_avro_json, schema_file
+    from tests.support.jvm import java_peer
+
+    bootstrap = apache_kafka.bootstrap_servers
+    topic = _create_topic(bootstrap, len(CODECS) + 1)
+    expected: set[tuple[int, int]] = set()
+    for partition, codec in enumerate(CODECS):
+        values = [json.dumps(_article(codec, i)).encode() for i in range(PER_CODEC)]
+        expected.update(_produce(bootstrap, topic, partition, codec, values))
+    raw = [{"id": f"java-{i}", "url": f"https://peer.example/java/{i}",
+            "title": f"Java report {i}", "body": _article("java", i)["body"], "html": None,
+            "source": "peer.example", "language": None, "published_at": None}
+           for i in range(PER_CODEC)]
+    (tmp_path / "raw.jsonl").write_text("\n".join(avro_json("raw_article", r).strip() for r in raw))
+    (tmp_path / "raw").mkdir()
+    java_peer("AvroPeer", "encode-many", schema_file(tmp_path, "raw_article"),
+              tmp_path / "raw.jsonl", tmp_path / "raw")
+    messages = [path.read_bytes() for path in sorted((tmp_path / "raw").glob("*.bin"))]
+    assert len(messages) == PER_CODEC
+    expected.update(_produce(bootstrap, topic, len(CODECS), "none", messages))
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # route topics exist beforehand,
+    for future in admin.create_topics(  # as on a production cluster without auto-creation
+            [NewTopic(f"{topic}.{route}", 1, 1) for route in ROUTES]).values():
+        future.result(timeout=60)
+    summary = run_streaming([
+        "--bootstrap-servers", bootstrap, "--topic", topic, "--group-id", f"g-{topic}",
+        "--start", "earliest", "--stop", "drained:2", "--sink", f"kafka:{topic}.{{route}}"])
+    assert summary.records_in == len(expected)
+
+    found: set[tuple[int, int]] = set()
+    for route in ROUTES:
+        values = _read_topic_values(bootstrap, f"{topic}.{route}")
+        name = "dead_letter" if route == "dead_letter" else "article"
+        fingerprint = struct.pack(
+            "<q", int(java_peer("AvroPeer", "fingerprint", schema_file(tmp_path, name))))
+        folder = tmp_path / route
+        folder.mkdir()
+        for i, value in enumerate(values):
+            (folder / f"{i:05d}.bin").write_bytes(value)
+        java_peer("AvroPeer", "decode-many", schema_file(tmp_path, name), folder,
+                  tmp_path / f"{route}.jsonl")
+        by_java = [from_avro_json(name, line) for line in
+                   (tmp_path / f"{route}.jsonl").read_text().splitlines() if line.strip()]
+        by_spec = [_spec_decode(name, value, fingerprint) for value in values]
+        assert len(by_java) == len(by_spec) == len(values)
+        for java, spec in zip(by_java, by_spec, strict=True):
+            assert java["id"] == spec["id"]
+            assert java["provenance"]["offset"] == spec["provenance"]["offset"]
+            found.add((spec["provenance"]["partition"], spec["provenance"]["offset"]))
+    assert found == expected  # every ingested offset is in a route topic, decodable by both

@@ -12,13 +12,11 @@ Oracles:
 
 from __future__ import annotations
 
-import io
 import json
 import struct
 from datetime import UTC, datetime
 from pathlib import Path
 
-import fastavro
 import pytest
 
 import schemas
@@ -29,6 +27,7 @@ from schemas.encoding import (
     schema_fingerprint,
 )
 from schemas.models import DeadLetter, Provenance, ProvenanceKind
+from tests.support.avro_json import avro_json, from_avro_json, schema_file
 from tests.support.jvm import java_peer
 
 # (schema as written, Parsing Canonical Form, fingerprint) from schema-tests.txt
@@ -79,33 +78,17 @@ def _raw_article() -> dict:
             "published_at": datetime(2026, 11, 2, 8, 30, 15, 123000, tzinfo=UTC)}
 
 
-def _avro_json(name: str, datum: dict) -> str:
-    out = io.StringIO()
-    fastavro.json_writer(out, schemas.parsed_schema(name), [datum])
-    return out.getvalue()
-
-
-def _from_avro_json(name: str, text: str) -> dict:
-    return next(fastavro.json_reader(io.StringIO(text), schemas.parsed_schema(name)))
-
-
-def _schema_file(tmp_path: Path, name: str) -> Path:
-    path = tmp_path / f"{name}.avsc"
-    path.write_text(schemas.schema_json(name))
-    return path
-
-
 @pytest.mark.parametrize("name", schemas.SCHEMA_NAMES)
 def test_java_computes_the_same_fingerprint_of_every_bundled_schema(tmp_path: Path,
                                                                     name: str) -> None:
-    java = int(java_peer("AvroPeer", "fingerprint", _schema_file(tmp_path, name)))
+    java = int(java_peer("AvroPeer", "fingerprint", schema_file(tmp_path, name)))
     assert schema_fingerprint(name) == struct.pack("<q", java)
 
 
 def test_newsbeam_reads_what_java_binary_message_encoder_writes(tmp_path: Path) -> None:
     datum = _raw_article()
-    (tmp_path / "datum.json").write_text(_avro_json("raw_article", datum))
-    java_peer("AvroPeer", "encode", _schema_file(tmp_path, "raw_article"),
+    (tmp_path / "datum.json").write_text(avro_json("raw_article", datum))
+    java_peer("AvroPeer", "encode", schema_file(tmp_path, "raw_article"),
               tmp_path / "datum.json", tmp_path / "message.bin")
     name, decoded = decode_single_object((tmp_path / "message.bin").read_bytes())
     assert (name, decoded) == ("raw_article", datum)
@@ -133,6 +116,6 @@ def test_java_binary_message_decoder_reads_what_newsbeam_writes(tmp_path: Path,
                          title="T", body="B", provenance=provenance)
     datum = record.to_avro()
     (tmp_path / "message.bin").write_bytes(encode_single_object(name, datum))
-    java_peer("AvroPeer", "decode", _schema_file(tmp_path, name), tmp_path / "message.bin",
+    java_peer("AvroPeer", "decode", schema_file(tmp_path, name), tmp_path / "message.bin",
               tmp_path / "out.json")
-    assert _from_avro_json(name, (tmp_path / "out.json").read_text()) == datum
+    assert from_avro_json(name, (tmp_path / "out.json").read_text()) == datum

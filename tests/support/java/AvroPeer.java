@@ -4,6 +4,8 @@
 //   fingerprint SCHEMA.avsc               : the schema's CRC-64-AVRO fingerprint as a signed long
 //   container FILE.avro OUT.json          : every record of an Avro container file, one Avro-JSON datum per line;
 //                                           prints the file's avro.codec
+//   encode-many SCHEMA.avsc IN.jsonl DIR  : each Avro-JSON line -> DIR/00000.bin, DIR/00001.bin, ... (one JVM for all)
+//   decode-many SCHEMA.avsc DIR OUT.jsonl : every DIR/*.bin in name order -> one Avro-JSON datum per line
 import java.io.File;
 import java.io.FileOutputStream;
 import java.io.OutputStream;
@@ -62,6 +64,39 @@ public class AvroPeer {
             JsonEncoder encoder = EncoderFactory.get().jsonEncoder(schema, out);
             new GenericDatumWriter<GenericRecord>(schema).write(datum, encoder);
             encoder.flush();
+            out.write('\n');
+          }
+        }
+        break;
+      }
+      case "encode-many": {
+        Schema schema = new Schema.Parser().parse(new File(args[1]));
+        BinaryMessageEncoder<GenericRecord> encoder =
+            new BinaryMessageEncoder<>(GenericData.get(), schema);
+        int i = 0;
+        for (String json : Files.readAllLines(Paths.get(args[2]))) {
+          if (json.isBlank()) continue;
+          GenericRecord datum = new GenericDatumReader<GenericRecord>(schema)
+              .read(null, DecoderFactory.get().jsonDecoder(schema, json));
+          ByteBuffer message = encoder.encode(datum);
+          byte[] bytes = new byte[message.remaining()];
+          message.get(bytes);
+          Files.write(Paths.get(args[3], String.format("%05d.bin", i++)), bytes);
+        }
+        break;
+      }
+      case "decode-many": {
+        Schema schema = new Schema.Parser().parse(new File(args[1]));
+        BinaryMessageDecoder<GenericRecord> decoder =
+            new BinaryMessageDecoder<>(GenericData.get(), schema);
+        File[] files = new File(args[2]).listFiles((dir, name) -> name.endsWith(".bin"));
+        java.util.Arrays.sort(files);
+        try (OutputStream out = new FileOutputStream(args[3])) {
+          for (File file : files) {
+            GenericRecord datum = decoder.decode(Files.readAllBytes(file.toPath()));
+            JsonEncoder json = EncoderFactory.get().jsonEncoder(schema, out);
+            new GenericDatumWriter<GenericRecord>(schema).write(datum, json);
+            json.flush();
             out.write('\n');
           }
         }
