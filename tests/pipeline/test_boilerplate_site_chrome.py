@@ -164,6 +164,36 @@ def test_learned_chrome_that_would_empty_an_article_is_overruled_but_the_rules_s
     assert stats.learned_chrome_overruled is True and stats.reasons == {"low_density": 1}
 
 
+def test_state_is_written_and_read_as_the_scl4_layout() -> None:
+    """SCL4, built by hand from the layout ``site_chrome.py`` describes: header ``<4sIIdId``
+    (magic, window, min_articles, min_share, max_lines, max_age_s), ``<I`` story count,
+    then per story ``<Id`` (line count, seen at), its line keys ascending (uint32), then
+    each line's length in characters (uint16), all little-endian."""
+    seen = {1: 10.0, 2: 11.5}
+    scl4 = struct.pack("<4sIIdId", b"SCL4", 50, 3, 0.02, 300, 86400.0) + struct.pack("<I", 2)
+    stories = []
+    for n, at in seen.items():
+        lengths = {line_key(line): len(line) for line in story(n)}
+        keys = sorted(lengths)
+        scl4 += (struct.pack("<Id", 3, at) + struct.pack("<3I", *keys)
+                 + struct.pack("<3H", *(lengths[k] for k in keys)))
+        stories.append((lengths, at))
+    assert [sorted(lengths.values()) for lengths, _ in stories] == [[56, 68, 71]] * 2  # counted
+
+    written = SiteChromeLearner(window=50, min_articles=3, min_share=0.02, max_lines=300,
+                                max_age_s=86400.0)
+    for n, at in seen.items():
+        written.observe(story(n), at=at)
+    assert written.to_bytes() == scl4
+
+    read = SiteChromeLearner.from_bytes(scl4)
+    assert (read.window, read.min_articles, read.min_share, read.max_lines,
+            read.max_age_s) == (50, 3, 0.02, 300, 86400.0)
+    assert [(s.weights, s.at) for s in read._articles] == stories
+    assert read.to_bytes() == scl4
+    assert read.observe(story(9), at=12.0) == {line_key(FOOTER)}  # its third story
+
+
 def test_state_written_as_scl3_is_still_read() -> None:
     """The previous state format (long-line flags instead of lengths), built by hand: two
     stories that share the footer."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import math
 import random
+import struct
 
 import numpy as np
 import pytest
@@ -234,6 +237,49 @@ def test_state_records_roundtrip_and_refuse_unknown_versions() -> None:
     assert decode_entry(encode_entry(dup)) == dup
     with pytest.raises(ValueError, match="unknown dedup state record version"):
         decode_entry(b"\x09" + encode_entry(dup)[1:])
+
+
+def _same_entry(a: Entry, b: Entry) -> bool:
+    """Field by field; a hash array equals another of the same uint32 values (or None)."""
+    def same(x, y) -> bool:
+        if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+            return (x is not None and y is not None and x.dtype == y.dtype == np.uint32
+                    and np.array_equal(x, y))
+        return x == y
+    return all(same(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(Entry))
+
+
+def test_state_records_are_written_and_read_as_the_version_2_layout() -> None:
+    """Golden records built by hand from the layout ``entry.py`` describes, little-endian:
+    ``<BqdIIBBfQQQHHBHHH`` (version 2, seq, ts, size, n_anchors, flags: 1 body / 2 url /
+    4 source key present, kind index, similarity as float32 or NaN, body, url and source
+    keys (0 when absent), byte lengths of id, canonical, language, signature, anchor
+    signature, title hashes), then those six fields: UTF-8 text and uint32 arrays."""
+    sig, anchors, titles = [1, 2**32 - 1, 0x01020304, 7], [5, 6], [9]
+    canonical = Entry(seq=3, id="é-1", ts=12.5, canonical=None, language="nb",
+                      body_key=2**63, url_key=None, source_key=7, size=40,
+                      signature=np.array(sig, dtype=np.uint32), n_anchors=12,
+                      anchor_signature=np.array(anchors, dtype=np.uint32),
+                      title_hashes=np.array(titles, dtype=np.uint32))
+    canonical_bytes = (
+        struct.pack("<BqdIIBBfQQQHHBHHH", 2, 3, 12.5, 40, 12, 1 | 4, 0, math.nan, 2**63, 0, 7,
+                    4, 0, 2, 16, 8, 4)
+        + "é-1".encode() + b"nb" + struct.pack("<4I", *sig) + struct.pack("<2I", *anchors)
+        + struct.pack("<I", *titles))
+    duplicate = Entry(seq=4, id="d", ts=1.0, canonical="é-1", language="en", body_key=None,
+                      url_key=1, source_key=2**64 - 1, kind="near_duplicate",
+                      similarity=0.8125)
+    duplicate_bytes = (
+        struct.pack("<BqdIIBBfQQQHHBHHH", 2, 4, 1.0, 0, 0, 2 | 4, 4, 0.8125, 0, 1, 2**64 - 1,
+                    1, 4, 2, 0, 0, 0)
+        + b"d" + "é-1".encode() + b"en")
+    for entry, golden in ((canonical, canonical_bytes), (duplicate, duplicate_bytes)):
+        assert encode_entry(entry) == golden
+        assert _same_entry(decode_entry(golden), entry)
+    # the version 1 layout (before title hashes) is refused, not misread
+    v1 = struct.pack("<BqdIIBBfQQQHHBHH", 1, 4, 1.0, 0, 0, 2, 4, 0.8125, 0, 1, 0, 1, 4, 2, 0, 0)
+    with pytest.raises(ValueError, match="unknown dedup state record version"):
+        decode_entry(v1 + b"d" + "é-1".encode() + b"en")
 
 
 def test_exact_groups_do_not_depend_on_arrival_order() -> None:
