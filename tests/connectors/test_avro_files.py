@@ -1,15 +1,12 @@
 from __future__ import annotations
 
-import io
 from datetime import UTC, datetime
 from pathlib import Path
 
 import apache_beam as beam
-import fastavro
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 
-import schemas
 from connectors.avro_files import CODECS, WriteAvroFiles, list_avro_files, read_avro_records
 from schemas.encoding import (
     UnknownSchemaFingerprint,
@@ -17,8 +14,9 @@ from schemas.encoding import (
     encode_single_object,
     schema_fingerprint,
 )
-from schemas.models import Article, Provenance, ProvenanceKind, RawArticle
-from schemas.routes import route_article
+from schemas.models import Article, DeadLetter, Provenance, ProvenanceKind, RawArticle
+from schemas.routes import route_article, route_dead_letter
+from tests.support.avro_json import from_avro_json
 from tests.support.jvm import java_peer
 
 
@@ -28,10 +26,11 @@ def _articles(n: int) -> list[Article]:
             for i in range(n)]
 
 
-def _write(tmp: Path, articles: list[Article], codec: str = "deflate") -> None:
+def _write(tmp: Path, articles: list[Article], codec: str = "deflate",
+           letters: tuple[DeadLetter, ...] = ()) -> None:
+    routed = [r for a in articles for r in route_article(a)] + list(map(route_dead_letter, letters))
     with TestPipeline() as pipeline:
-        _ = (pipeline | beam.Create(articles) | beam.FlatMap(route_article)
-             | WriteAvroFiles(str(tmp), codec=codec))
+        _ = pipeline | beam.Create(routed) | WriteAvroFiles(str(tmp), codec=codec)
 
 
 def test_written_files_read_back_equal_and_no_temporary_file_is_left(tmp_path: Path) -> None:
@@ -114,21 +113,43 @@ def test_options_are_checked_where_they_enter() -> None:
         WriteAvroFiles("out", bounded=True, shards=0)
 
 
+def _letters() -> tuple[DeadLetter, ...]:
+    """Dead letters with what their schema holds beyond an article's: bytes that are not
+    UTF-8 (a NUL too), a Kafka key and headers map of bytes, timestamps, non-ASCII text."""
+    at = datetime(2026, 11, 18, 11, 0, 5, 123000, tzinfo=UTC)
+    return (
+        DeadLetter(id="dl-kafka", stage="parse", error_class="InvalidJson",
+                   error_message="ungültiges JSON ✗", payload=b"\xff\xfe\x00{oops",
+                   provenance=Provenance(kind=ProvenanceKind.KAFKA, topic="in", partition=2,
+                                         offset=2**40, timestamp=at, key=b"\x80k",
+                                         headers={"trace": b"\x00\x01", "ü": b""}),
+                   failed_at=at),
+        DeadLetter(id="dl-file", stage="sink", error_class="MessageSizeTooLarge",
+                   error_message="too large", payload=b"x" * 300,
+                   provenance=Provenance(kind=ProvenanceKind.FILE, file="in.jsonl", line=7),
+                   failed_at=at))
+
+
 @pytest.mark.parametrize("codec", CODECS)
 def test_java_avro_reads_the_files_of_every_codec(tmp_path: Path, codec: str) -> None:
     """Java Avro's DataFileReader (tests/support/java) is the reader: every ``--avro-codec``
-    newsbeam offers must give files another implementation reads, record for record."""
+    newsbeam offers must give files another implementation reads, record for record, in
+    the article routes and in the dead_letter route alike."""
     articles = [a.model_copy(update={"title": "Kraft æøå ✓", "body": f"body {a.id} " * 40})
                 for a in _articles(4)]
-    _write(tmp_path / "out", articles, codec=codec)
-    expected = {a.id: a.model_copy(update={"routes": ["untagged"]}).to_avro() for a in articles}
-    got: dict[str, dict] = {}
+    letters = _letters()
+    _write(tmp_path / "out", articles, codec=codec, letters=letters)
+    expected = {("untagged", a.id): a.model_copy(update={"routes": ["untagged"]}).to_avro()
+                for a in articles}
+    expected |= {("dead_letter", letter.id): letter.to_avro() for letter in letters}
+    got: dict[tuple[str, str], dict] = {}
     for n, path in enumerate(list_avro_files(str(tmp_path / "out"))):
         out = tmp_path / f"java-{n}.json"
         printed = java_peer("AvroPeer", "container", path, out)
         assert printed.strip() == codec  # the codec the file says it uses, read by Java
-        schema = schemas.parsed_schema("article")
+        route = Path(path).parent.name
+        name = "dead_letter" if route == "dead_letter" else "article"
         for line in out.read_text(encoding="utf-8").splitlines():
-            datum = next(fastavro.json_reader(io.StringIO(line), schema))
-            got[datum["id"]] = datum
+            datum = from_avro_json(name, line)
+            got[(route, datum["id"])] = datum
     assert got == expected
