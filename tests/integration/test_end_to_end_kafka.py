@@ -1,4 +1,6 @@
-"""Produce -> `newsbeam run` (streaming, DirectRunner) -> Avro files read back and checked."""
+"""Produce -> `newsbeam run` (streaming, DirectRunner) -> Avro files read back and checked.
+
+The input is produced with librdkafka: its delivery reports are the offsets expected."""
 
 from __future__ import annotations
 
@@ -8,13 +10,14 @@ from pathlib import Path
 
 from connectors.article_files import expand_paths, iter_file_values
 from connectors.kafka.settings import KafkaClientSettings
-from connectors.kafka.topics import ensure_topic, publish_values
+from connectors.kafka.topics import ensure_topic, message_key
 from newsbeam.broker import EmbeddedBroker
 from newsbeam.cli import main
 from newsbeam.demo import run_demo
 from schemas.models import Article, DeadLetter
 from tests.support import REPO
-from tests.support.routes import read_routes
+from tests.support.librdkafka import produce_acked
+from tests.support.routes import read_routes, source_positions
 
 
 def test_run_reads_every_produced_offset_into_a_route(broker: EmbeddedBroker, tmp_path: Path) -> None:
@@ -23,7 +26,7 @@ def test_run_reads_every_produced_offset_into_a_route(broker: EmbeddedBroker, tm
     values = [value for path in expand_paths([str(REPO / "seeds")]) for _, value in iter_file_values(path)]
     values.append(b"\xff not utf-8")
     values.append(json.dumps({"url": "https://x.example/1", "body": ""}).encode())
-    sent = publish_values(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic, values)
+    acked = produce_acked(broker.bootstrap_servers, topic, values, key=message_key)
     out = tmp_path / "out"
 
     code = main(["run", "--bootstrap-servers", broker.bootstrap_servers, "--topic", topic,
@@ -32,11 +35,10 @@ def test_run_reads_every_produced_offset_into_a_route(broker: EmbeddedBroker, tm
     assert code == 0
 
     routes = read_routes(out)
+    # every acknowledged offset, and no other, ends in an output or dead-letter route
+    assert source_positions(routes) == set(acked)
     letters = [DeadLetter.model_validate(r) for r in routes.pop("dead_letter", [])]
     articles = [Article.model_validate(r) for records in routes.values() for r in records]
-    offsets = {(a.provenance.partition, a.provenance.offset) for a in articles}
-    offsets |= {(d.provenance.partition, d.provenance.offset) for d in letters}
-    assert len(offsets) == sent, "every produced offset ends in an output or dead-letter route"
     assert {d.error_class for d in letters} >= {"InvalidUtf8", "ValidationError"}
     assert all(a.provenance.topic == topic and a.body for a in articles)
     assert all("Kommentar (0)" not in a.body for a in articles)

@@ -15,12 +15,13 @@ import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from newsbeam.jobs import run_streaming
 from schemas.routes import ROUTES
 from tests.support import REPO
+from tests.support.librdkafka import produce_acked
 from tests.support.routes import read_routes
 
 #: every codec Kafka defines, one per partition (a producer compresses all its batches alike)
@@ -45,36 +46,14 @@ def _create_topic(bootstrap: str, partitions: int) -> str:
     return name
 
 
-def _produce(bootstrap: str, topic: str, partition: int, codec: str,
-             values: list[bytes]) -> list[tuple[int, int]]:
-    """Produce ``values`` with librdkafka to one partition; return the acknowledged
-    positions (several records per batch: linger lets librdkafka batch them)."""
-    producer = Producer({"bootstrap.servers": bootstrap, "compression.type": codec,
-                         "linger.ms": 50, "acks": "all", "enable.idempotence": True})
-    acked: list[tuple[int, int]] = []
-    errors: list[str] = []
-
-    def report(error, message) -> None:
-        if error is not None:
-            errors.append(str(error))
-        else:
-            acked.append((message.partition(), message.offset()))
-
-    for value in values:
-        producer.produce(topic, value=value, partition=partition, on_delivery=report)
-    assert producer.flush(60) == 0, "librdkafka did not deliver everything"
-    assert not errors, errors
-    return acked
-
-
 def test_every_codec_librdkafka_writes_is_read(any_broker, tmp_path: Path) -> None:
     bootstrap = any_broker.bootstrap_servers
     topic = _create_topic(bootstrap, len(CODECS))
     expected: dict[tuple[int, int], str] = {}
     for partition, codec in enumerate(CODECS):
         articles = [_article(codec, i) for i in range(PER_CODEC)]
-        positions = _produce(bootstrap, topic, partition, codec,
-                             [json.dumps(a).encode() for a in articles])
+        positions = produce_acked(bootstrap, topic, [json.dumps(a).encode() for a in articles],
+                                  partition=partition, codec=codec)
         expected.update(zip(positions, (a["id"] for a in articles), strict=True))
     assert len(expected) == len(CODECS) * PER_CODEC
 
@@ -97,10 +76,12 @@ def test_a_batch_this_client_cannot_decode_stops_the_job_with_its_offset(
     offset, and commits nothing past the readable records before the batch."""
     bootstrap = broker.bootstrap_servers
     topic = _create_topic(bootstrap, 1)
-    plain = _produce(bootstrap, topic, 0, "none",
-                     [json.dumps(_article("plain", i)).encode() for i in range(4)])
-    packed = _produce(bootstrap, topic, 0, "lz4",
-                      [json.dumps(_article("lz4", i)).encode() for i in range(4)])
+    plain = produce_acked(bootstrap, topic,
+                          [json.dumps(_article("plain", i)).encode() for i in range(4)],
+                          partition=0)
+    packed = produce_acked(bootstrap, topic,
+                           [json.dumps(_article("lz4", i)).encode() for i in range(4)],
+                           partition=0, codec="lz4")
     first_packed = min(offset for _, offset in packed)
     assert first_packed == max(offset for _, offset in plain) + 1
     shadow = tmp_path / "shadow" / "lz4"
@@ -186,7 +167,7 @@ def test_five_codecs_and_java_single_object_articles_in_single_object_route_topi
     expected: set[tuple[int, int]] = set()
     for partition, codec in enumerate(CODECS):
         values = [json.dumps(_article(codec, i)).encode() for i in range(PER_CODEC)]
-        expected.update(_produce(bootstrap, topic, partition, codec, values))
+        expected.update(produce_acked(bootstrap, topic, values, partition=partition, codec=codec))
     raw = [{"id": f"java-{i}", "url": f"https://peer.example/java/{i}",
             "title": f"Java report {i}", "body": _article("java", i)["body"], "html": None,
             "source": "peer.example", "language": None, "published_at": None}
@@ -197,7 +178,7 @@ def test_five_codecs_and_java_single_object_articles_in_single_object_route_topi
               tmp_path / "raw.jsonl", tmp_path / "raw")
     messages = [path.read_bytes() for path in sorted((tmp_path / "raw").glob("*.bin"))]
     assert len(messages) == PER_CODEC
-    expected.update(_produce(bootstrap, topic, len(CODECS), "none", messages))
+    expected.update(produce_acked(bootstrap, topic, messages, partition=len(CODECS)))
 
     admin = AdminClient({"bootstrap.servers": bootstrap})  # route topics exist beforehand,
     for future in admin.create_topics(  # as on a production cluster without auto-creation

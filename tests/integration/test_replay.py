@@ -13,11 +13,12 @@ import pytest
 
 from connectors.article_files import expand_paths, iter_file_values
 from connectors.kafka.settings import KafkaClientSettings
-from connectors.kafka.topics import ensure_topic, publish_values
+from connectors.kafka.topics import ensure_topic, message_key, publish_values
 from newsbeam.broker import EmbeddedBroker
 from newsbeam.cli import main
 from tests.support import REPO
-from tests.support.routes import read_routes
+from tests.support.librdkafka import produce_acked
+from tests.support.routes import read_routes, source_positions
 
 VOLATILE = ("processed_at", "failed_at")  # wall-clock stamps: differ between any two runs
 
@@ -38,14 +39,6 @@ def _records(out: Path) -> dict[str, list[dict]]:
     return {route: sorted(({k: v for k, v in r.items() if k not in VOLATILE} for r in records),
                           key=lambda r: (r["id"], json.dumps(r["provenance"], default=str)))
             for route, records in routes.items()}
-
-
-def _offsets(records: dict[str, list[dict]]) -> list[tuple[int, int]]:
-    """(partition, offset) of every consumed record, once (an article with two tags is in
-    two routes)."""
-    seen = {(r["provenance"]["partition"], r["provenance"]["offset"])
-            for rows in records.values() for r in rows}
-    return sorted(seen)
 
 
 def _replay(broker: EmbeddedBroker, topic: str, *args: str) -> list[str]:
@@ -92,20 +85,20 @@ def test_replay_on_direct_and_dask_runners_writes_equal_outputs_and_reruns_repla
         broker: EmbeddedBroker, tmp_path: Path, capsys) -> None:
     topic = "replay-runners"
     ensure_topic(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic, partitions=3)
-    sent = publish_values(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic, _seed_values())
+    acked = set(produce_acked(broker.bootstrap_servers, topic, _seed_values(), key=message_key))
     direct, dask = tmp_path / "direct", tmp_path / "dask"
     common = ("--from", "earliest", "--to", "now", "--split-records", "2")
 
     assert main(_replay(broker, topic, *common, "--output-dir", str(direct),
                         "--direct_num_workers", "2", "--direct_running_mode",
                         "multi_processing")) == 0
-    assert f"replayed {sent} records" in capsys.readouterr().out
+    assert f"replayed {len(acked)} records" in capsys.readouterr().out
     assert main(_replay(broker, topic, *common, "--output-dir", str(dask),
                         "--runner", "DaskRunner", "--dask-workers", "2")) == 0
-    assert f"replayed {sent} records" in capsys.readouterr().out
+    assert f"replayed {len(acked)} records" in capsys.readouterr().out
 
     on_direct, on_dask = _records(direct), _records(dask)
-    assert len(_offsets(on_direct)) == sent, "every offset of the range, once"
+    assert source_positions(on_direct) == acked, "every acknowledged offset of the range"
     assert on_dask == on_direct, "DirectRunner and DaskRunner replays differ"
     assert {"duplicates", "dead_letter"} <= set(on_direct)
     assert any("exact-copy" in group for group in _exact_groups(on_direct))
@@ -113,8 +106,8 @@ def test_replay_on_direct_and_dask_runners_writes_equal_outputs_and_reruns_repla
     # Rerun the same range after new records arrived: same files, same records (the new
     # records are outside the range, and deterministic names replace the old files).
     files = sorted(p.relative_to(direct) for p in direct.rglob("*.avro") if ".tmp" not in p.parts)
-    ends = ",".join(f"{topic}:{p}={max(o for q, o in _offsets(on_direct) if q == p) + 1}"
-                    for p in sorted({p for p, _ in _offsets(on_direct)}))
+    ends = ",".join(f"{topic}:{p}={max(o for q, o in acked if q == p) + 1}"
+                    for p in sorted({p for p, _ in acked}))
     publish_values(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic, _seed_values()[:2])
     assert main(_replay(broker, topic, "--from", "earliest", "--to", f"offsets:{ends}",
                         "--output-dir", str(direct))) == 0
@@ -152,7 +145,7 @@ def test_replay_of_a_streamed_range_yields_the_streamed_records(
     # replay, so even order-dependent decisions (near duplicates, site chrome) must agree.
     topic = "replay-equivalence"
     ensure_topic(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic, partitions=1)
-    sent = publish_values(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic, _seed_values())
+    acked = set(produce_acked(broker.bootstrap_servers, topic, _seed_values(), key=message_key))
     streamed, replayed = tmp_path / "streamed", tmp_path / "replayed"
 
     assert main(["run", "--bootstrap-servers", broker.bootstrap_servers, "--topic", topic,
@@ -163,8 +156,7 @@ def test_replay_of_a_streamed_range_yields_the_streamed_records(
     capsys.readouterr()
 
     stream_records, replay_records = _records(streamed), _records(replayed)
-    assert len(_offsets(replay_records)) == sent
-    assert _offsets(replay_records) == _offsets(stream_records)
+    assert source_positions(replay_records) == source_positions(stream_records) == acked
     assert {route: [r["id"] for r in rows] for route, rows in replay_records.items()} == \
         {route: [r["id"] for r in rows] for route, rows in stream_records.items()}
     assert _decisions(replay_records) == _decisions(stream_records)
