@@ -212,11 +212,13 @@ class PartitionReader:
                     continue
                 if high is None or outcome.position < high:
                     end = self._probe(key, state, consumer, tp)
-                    if end is None or end > outcome.position:
+                    if end != outcome.position:
                         continue
-                    # The broker's end for this isolation level is here: what lies up to
-                    # the high watermark is an open transaction (read_committed stops at
-                    # the last stable offset), so the partition is caught up.
+                    # The broker's end for this isolation level is exactly here: what lies
+                    # up to the high watermark is an open transaction (read_committed stops
+                    # at the last stable offset), so the partition is caught up. (Only an
+                    # exact match: the embedded broker answers the end with the last
+                    # batch's base offset + 1, below the position while records remain.)
                 # Caught up with the last fetch.
                 if state.caught_up_at != outcome.position:
                     state.caught_up_at, state.caught_up_since = outcome.position, time.monotonic()

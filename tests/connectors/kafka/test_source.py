@@ -331,13 +331,25 @@ def test_connection_cut_for_20s_then_restored_loses_nothing(tmp_path):
             wait_for(lambda: set(produced) <= set(lines(out)), 30, "the first records")
             proxy.cut()
             late: list[tuple[int, int]] = []
-            during = threading.Thread(target=lambda: late.extend(produce(
-                bootstrap, topic, 30, 3, start=30, delivery_timeout_ms=60_000)))
+            failed: list[BaseException] = []
+
+            def produce_late() -> None:
+                # a producer that starts during the cut must outlast it: kafka-python's
+                # 30 s default reconnect backoff could push its next bootstrap attempt
+                # past its 30 s bootstrap timeout (a flaky failure of this test)
+                try:
+                    late.extend(produce(bootstrap, topic, 30, 3, start=30,
+                                        delivery_timeout_ms=60_000, bootstrap_timeout_ms=60_000,
+                                        reconnect_backoff_max_ms=1000))
+                except BaseException as exc:  # reported by the assertion below
+                    failed.append(exc)
+
+            during = threading.Thread(target=produce_late)
             during.start()
             time.sleep(20)
             proxy.restore()
-            during.join(40)
-            assert len(late) == 30
+            during.join(60)
+            assert not failed and len(late) == 30, failed
             wait_for(lambda: set(produced + late) <= set(lines(out)), 40,
                      "the records produced during the outage")
         finally:
