@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import struct
+import sys
 from array import array
 from collections import Counter, deque
 from collections.abc import Iterable
@@ -59,10 +60,27 @@ class _Story:
     blob: bytes
 
 
+def _little_endian(values: array) -> bytes:
+    """``values`` as little-endian bytes whatever the machine's byte order (the state
+    format is little-endian, like its ``struct`` fields)."""
+    if sys.byteorder == "big":
+        values = array(values.typecode, values)
+        values.byteswap()
+    return values.tobytes()
+
+
+def _from_little_endian(typecode: str, data: bytes) -> array:
+    values = array(typecode)
+    values.frombytes(data)
+    if sys.byteorder == "big":
+        values.byteswap()
+    return values
+
+
 def _story(weights: dict[int, int], at: float) -> _Story:
     ordered = sorted(weights)
-    blob = (_ENTRY.pack(len(ordered), at) + array("I", ordered).tobytes()
-            + array("H", (weights[k] for k in ordered)).tobytes())
+    blob = (_ENTRY.pack(len(ordered), at) + _little_endian(array("I", ordered))
+            + _little_endian(array("H", (weights[k] for k in ordered))))
     return _Story(weights, sum(weights.values()), at, blob)
 
 
@@ -168,12 +186,10 @@ class SiteChromeLearner:
         for _ in range(n_articles):
             n, at = _ENTRY.unpack_from(data, offset)
             offset += _ENTRY.size
-            keys = array("I")
-            keys.frombytes(bytes(data[offset:offset + 4 * n]))
+            keys = _from_little_endian("I", bytes(data[offset:offset + 4 * n]))
             offset += 4 * n
             if magic == _MAGIC:
-                lengths = array("H")
-                lengths.frombytes(bytes(data[offset:offset + 2 * n]))
+                lengths = _from_little_endian("H", bytes(data[offset:offset + 2 * n]))
                 offset += 2 * n
             else:
                 lengths = array("H", (_V3_WEIGHTS[bool(f)] for f in data[offset:offset + n]))
