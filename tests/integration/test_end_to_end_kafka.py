@@ -1,4 +1,5 @@
-"""Produce -> `newsbeam run` (streaming, DirectRunner) -> Avro files read back and checked.
+"""Produce -> `newsbeam run` (streaming, DirectRunner) -> Avro files read back and checked,
+on the embedded broker and on Apache Kafka.
 
 The input is produced with librdkafka: its delivery reports are the offsets expected."""
 
@@ -9,28 +10,27 @@ import shutil
 from pathlib import Path
 
 from connectors.article_files import expand_paths, iter_file_values
-from connectors.kafka.settings import KafkaClientSettings
-from connectors.kafka.topics import ensure_topic, message_key
-from newsbeam.broker import EmbeddedBroker
+from connectors.kafka.topics import message_key
 from newsbeam.cli import main
 from newsbeam.demo import run_demo
 from schemas.models import Article, DeadLetter
 from tests.support import REPO
+from tests.support.broker import create_topic
 from tests.support.librdkafka import produce_acked
 from tests.support.routes import read_routes, source_positions
 
 
-def test_run_reads_every_produced_offset_into_a_route(broker: EmbeddedBroker, tmp_path: Path) -> None:
-    topic = "e2e-articles"
-    ensure_topic(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic, partitions=3)
+def test_run_reads_every_produced_offset_into_a_route(any_broker, tmp_path: Path) -> None:
+    bootstrap = any_broker.bootstrap_servers
+    topic = create_topic(bootstrap, 3, "e2e-articles")
     values = [value for path in expand_paths([str(REPO / "seeds")]) for _, value in iter_file_values(path)]
     values.append(b"\xff not utf-8")
     values.append(json.dumps({"url": "https://x.example/1", "body": ""}).encode())
-    acked = produce_acked(broker.bootstrap_servers, topic, values, key=message_key)
+    acked = produce_acked(bootstrap, topic, values, key=message_key)
     out = tmp_path / "out"
 
-    code = main(["run", "--bootstrap-servers", broker.bootstrap_servers, "--topic", topic,
-                 "--group-id", "e2e", "--start", "earliest", "--stop", "drained:3",
+    code = main(["run", "--bootstrap-servers", bootstrap, "--topic", topic,
+                 "--group-id", f"e2e-{topic}", "--start", "earliest", "--stop", "drained:3",
                  "--output-dir", str(out)])
     assert code == 0
 

@@ -1,6 +1,6 @@
-"""`newsbeam replay` against the embedded broker: exact ranges, DirectRunner and Dask
-(2 worker processes) with equal outputs, reruns that replace their output, and replay
-equivalence with a streaming run over the same records."""
+"""`newsbeam replay` on the embedded broker and on Apache Kafka: exact ranges, DirectRunner
+and Dask (2 worker processes) with equal outputs, reruns that replace their output, and
+replay equivalence with a streaming run over the same records."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import pytest
 
 from connectors.article_files import expand_paths, iter_file_values
 from connectors.kafka.settings import KafkaClientSettings
-from connectors.kafka.topics import ensure_topic, message_key, publish_values
-from newsbeam.broker import EmbeddedBroker
+from connectors.kafka.topics import message_key, publish_values
 from newsbeam.cli import main
 from tests.support import REPO
+from tests.support.broker import create_topic
 from tests.support.librdkafka import produce_acked
 from tests.support.routes import read_routes, source_positions
 
@@ -41,26 +41,25 @@ def _records(out: Path) -> dict[str, list[dict]]:
             for route, records in routes.items()}
 
 
-def _replay(broker: EmbeddedBroker, topic: str, *args: str) -> list[str]:
-    return ["replay", "--bootstrap-servers", broker.bootstrap_servers, "--topic", topic,
-            "--no-progress", *args]
+def _replay(bootstrap: str, topic: str, *args: str) -> list[str]:
+    return ["replay", "--bootstrap-servers", bootstrap, "--topic", topic, "--no-progress", *args]
 
 
-def test_dry_run_prints_splits_and_counts_and_plans_exact_ranges(
-        broker: EmbeddedBroker, capsys) -> None:
-    topic = "replay-plan"
-    ensure_topic(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic, partitions=2)
-    before = publish_values(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic,
+def test_dry_run_prints_splits_and_counts_and_plans_exact_ranges(any_broker, capsys) -> None:
+    bootstrap = any_broker.bootstrap_servers
+    client = KafkaClientSettings(bootstrap_servers=bootstrap)
+    topic = create_topic(bootstrap, 2, "replay-plan")
+    before = publish_values(client, topic,
                             [json.dumps({"id": f"a{i}", "url": f"https://a.example/{i}",
                                          "body": "text"}).encode() for i in range(7)])
     time.sleep(0.05)
     boundary = datetime.now(UTC).isoformat()
     time.sleep(0.05)
-    publish_values(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic,
+    publish_values(client, topic,
                    [json.dumps({"id": f"b{i}", "url": f"https://b.example/{i}",
                                 "body": "text"}).encode() for i in range(5)])
 
-    assert main(_replay(broker, topic, "--from", "earliest", "--to", "now",
+    assert main(_replay(bootstrap, topic, "--from", "earliest", "--to", "now",
                         "--split-records", "2", "--dry-run")) == 0
     printed = capsys.readouterr().out
     assert "12 records" in printed.splitlines()[0]
@@ -70,11 +69,11 @@ def test_dry_run_prints_splits_and_counts_and_plans_exact_ranges(
     assert splits and all(int(line.split()[-2]) <= 2 for line in splits)
 
     # --to a time: exactly the records stamped before it, whatever was published after
-    assert main(_replay(broker, topic, "--from", "earliest", "--to", boundary, "--dry-run")) == 0
+    assert main(_replay(bootstrap, topic, "--from", "earliest", "--to", boundary, "--dry-run")) == 0
     assert f"{before} records" in capsys.readouterr().out.splitlines()[0]
 
     # --from/--to offsets: only the partitions and offsets named
-    assert main(_replay(broker, topic, "--from", f"offsets:{topic}:0=1",
+    assert main(_replay(bootstrap, topic, "--from", f"offsets:{topic}:0=1",
                         "--to", f"offsets:{topic}:0=3", "--dry-run")) == 0
     printed = capsys.readouterr().out
     assert printed.splitlines()[0] == "1 splits, 2 records"
@@ -82,18 +81,18 @@ def test_dry_run_prints_splits_and_counts_and_plans_exact_ranges(
 
 
 def test_replay_on_direct_and_dask_runners_writes_equal_outputs_and_reruns_replace_them(
-        broker: EmbeddedBroker, tmp_path: Path, capsys) -> None:
-    topic = "replay-runners"
-    ensure_topic(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic, partitions=3)
-    acked = set(produce_acked(broker.bootstrap_servers, topic, _seed_values(), key=message_key))
+        any_broker, tmp_path: Path, capsys) -> None:
+    bootstrap = any_broker.bootstrap_servers
+    topic = create_topic(bootstrap, 3, "replay-runners")
+    acked = set(produce_acked(bootstrap, topic, _seed_values(), key=message_key))
     direct, dask = tmp_path / "direct", tmp_path / "dask"
     common = ("--from", "earliest", "--to", "now", "--split-records", "2")
 
-    assert main(_replay(broker, topic, *common, "--output-dir", str(direct),
+    assert main(_replay(bootstrap, topic, *common, "--output-dir", str(direct),
                         "--direct_num_workers", "2", "--direct_running_mode",
                         "multi_processing")) == 0
     assert f"replayed {len(acked)} records" in capsys.readouterr().out
-    assert main(_replay(broker, topic, *common, "--output-dir", str(dask),
+    assert main(_replay(bootstrap, topic, *common, "--output-dir", str(dask),
                         "--runner", "DaskRunner", "--dask-workers", "2")) == 0
     assert f"replayed {len(acked)} records" in capsys.readouterr().out
 
@@ -108,8 +107,8 @@ def test_replay_on_direct_and_dask_runners_writes_equal_outputs_and_reruns_repla
     files = sorted(p.relative_to(direct) for p in direct.rglob("*.avro") if ".tmp" not in p.parts)
     ends = ",".join(f"{topic}:{p}={max(o for q, o in acked if q == p) + 1}"
                     for p in sorted({p for p, _ in acked}))
-    publish_values(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic, _seed_values()[:2])
-    assert main(_replay(broker, topic, "--from", "earliest", "--to", f"offsets:{ends}",
+    publish_values(KafkaClientSettings(bootstrap_servers=bootstrap), topic, _seed_values()[:2])
+    assert main(_replay(bootstrap, topic, "--from", "earliest", "--to", f"offsets:{ends}",
                         "--output-dir", str(direct))) == 0
     capsys.readouterr()
     assert sorted(p.relative_to(direct) for p in direct.rglob("*.avro")
@@ -140,18 +139,18 @@ def _exact_groups(records: dict[str, list[dict]]) -> set[frozenset[str]]:
 
 @pytest.mark.slow
 def test_replay_of_a_streamed_range_yields_the_streamed_records(
-        broker: EmbeddedBroker, tmp_path: Path, capsys) -> None:
+        any_broker, tmp_path: Path, capsys) -> None:
     # One partition: the streaming run saw the records in offset order, and so does the
     # replay, so even order-dependent decisions (near duplicates, site chrome) must agree.
-    topic = "replay-equivalence"
-    ensure_topic(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic, partitions=1)
-    acked = set(produce_acked(broker.bootstrap_servers, topic, _seed_values(), key=message_key))
+    bootstrap = any_broker.bootstrap_servers
+    topic = create_topic(bootstrap, 1, "replay-equivalence")
+    acked = set(produce_acked(bootstrap, topic, _seed_values(), key=message_key))
     streamed, replayed = tmp_path / "streamed", tmp_path / "replayed"
 
-    assert main(["run", "--bootstrap-servers", broker.bootstrap_servers, "--topic", topic,
-                 "--group-id", "replay-equivalence", "--start", "earliest",
+    assert main(["run", "--bootstrap-servers", bootstrap, "--topic", topic,
+                 "--group-id", f"g-{topic}", "--start", "earliest",
                  "--stop", "drained:3", "--output-dir", str(streamed)]) == 0
-    assert main(_replay(broker, topic, "--from", "earliest", "--to", "now",
+    assert main(_replay(bootstrap, topic, "--from", "earliest", "--to", "now",
                         "--split-records", "3", "--output-dir", str(replayed))) == 0
     capsys.readouterr()
 

@@ -9,7 +9,7 @@ import os
 import ssl
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from kafka import KafkaAdminClient, KafkaProducer
@@ -18,7 +18,7 @@ from kafka.admin import NewTopic
 from newsbeam.broker import EmbeddedBroker, die_with_parent, find_tansu
 from tests.support.proxy import TcpProxy
 
-__all__ = ["ProxiedBroker", "create_topic", "produce", "proxied_broker"]
+__all__ = ["ProxiedBroker", "create_topic", "create_topics", "produce", "proxied_broker"]
 
 _TANSU_ENV = ("LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE")
 
@@ -53,14 +53,21 @@ def proxied_broker(tls: ssl.SSLContext | None = None) -> Iterator[TcpProxy]:
         yield proxy
 
 
+def create_topics(bootstrap_servers: str, names: Iterable[str], partitions: int = 1) -> None:
+    """Create the topics ``names`` with ``partitions`` each. Apache Kafka in the tests
+    creates no topic on first use (``auto.create.topics.enable=false``, as on a production
+    cluster), so a test creates every topic it writes, route topics too."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    try:
+        admin.create_topics([NewTopic(name, partitions, 1) for name in names])
+    finally:
+        admin.close()
+
+
 def create_topic(bootstrap_servers: str, partitions: int, prefix: str = "t") -> str:
     """A fresh topic (unique name, so tests sharing a broker do not interfere)."""
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    try:
-        admin.create_topics([NewTopic(name, partitions, 1)])
-    finally:
-        admin.close()
+    create_topics(bootstrap_servers, [name], partitions)
     return name
 
 
