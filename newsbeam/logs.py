@@ -51,6 +51,6 @@ def configure_logging(level: str = "INFO") -> None:
     logging.getLogger("kafka").setLevel(logging.DEBUG if root.level <= logging.DEBUG
                                         else logging.CRITICAL)
     # connectors.kafka.settings reads kafka-python's connection failures (a refused SASL
-    # login or TLS handshake) from this logger, so it logs at WARNING at least; its filter drops records
-    # the "kafka" level above does not allow.
+    # login or TLS handshake) from this logger, so it logs at WARNING at least; its filter
+    # drops the records the "kafka" level above does not allow.
     logging.getLogger("kafka.net.manager").setLevel(min(logging.WARNING, root.level))

@@ -46,7 +46,7 @@ from connectors.kafka.positions import parse_from, parse_to
 from connectors.kafka.splits import ReadSplits, ReplayPlan, plan_replay, split_name
 from newsbeam.delivery import DeliverRoutes
 from newsbeam.options import NewsbeamOptions, sink_settings, stage_settings
-from newsbeam.runners import resolve_runner
+from newsbeam.runners import resolve_runner, runner_name
 from newsbeam.summary import RunSummary, summary_from_result
 from pipeline.graph import ProcessArticles
 from pipeline.stateful_order import RunStatefulInOrderOverride
@@ -288,9 +288,9 @@ def run_replay(argv: Sequence[str]) -> ReplayResult:
         _log.warning("nothing to replay: the range holds no records")
         return ReplayResult(plan, RunSummary(), 0.0, "no runner")
     argv = list(argv)
-    runner_name = options.view_as(StandardOptions).runner or "FnApiRunner"
+    runner_label = options.view_as(StandardOptions).runner or "FnApiRunner"
     cluster = None
-    if runner_name.rsplit(".", 1)[-1] == "DaskRunner":  # with Beam's gaps fixed
+    if runner_name(options) == "DaskRunner":  # with Beam's gaps fixed
         from newsbeam.replay_dask import ReplayDaskRunner, local_cluster
 
         if replay.dask_address:
@@ -320,7 +320,7 @@ def run_replay(argv: Sequence[str]) -> ReplayResult:
         result.wait_until_finish()
         seconds = time.monotonic() - started
         read = ledger.records_read({})
-        return ReplayResult(plan, _summary(ledger, read, result), seconds, runner_name)
+        return ReplayResult(plan, _summary(ledger, read, result), seconds, runner_label)
     finally:
         if bar.is_alive():
             bar.stop()

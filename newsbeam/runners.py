@@ -60,24 +60,23 @@ def resolve_runner(options: PipelineOptions) -> Any:
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
         return FnApiRunner()
+    if name not in ("PrismRunner", "DirectRunner", "SwitchingDirectRunner"):
+        return options.view_as(StandardOptions).runner
+    # Beam keeps one Prism job server per process, made with the options of the first job
+    # that asked (its --prism_location too): a process that ran a pipeline on Beam's
+    # default runner before (which tries Prism without our binary) would reuse that server
+    # and try to download Prism. One server per job instead.
+    options.view_as(DebugOptions).add_experiment("disable_prism_server_singleton")
     prism = options.view_as(PrismRunnerOptions)
-    if name in ("PrismRunner", "DirectRunner", "SwitchingDirectRunner"):
-        # Beam keeps one Prism job server per process, made with the options of the first
-        # job that asked (its --prism_location too): a process that ran a pipeline on
-        # Beam's default runner before (which tries Prism without our binary) would reuse
-        # that server and try to download Prism. One server per job instead.
-        options.view_as(DebugOptions).add_experiment("disable_prism_server_singleton")
     if name == "PrismRunner":
         from apache_beam.runners.portability.prism_runner import PrismRunner
 
         prism.prism_location = resolve_prism(prism.prism_location)
         return PrismRunner()
-    if name in ("DirectRunner", "SwitchingDirectRunner"):
-        try:
-            prism.prism_location = resolve_prism(prism.prism_location)
-        except PrismUnavailable as exc:
-            _log.warning("Beam's DirectRunner: no Prism binary here, so Beam tries its "
-                         "GitHub download and else falls back to the FnApiRunner",
-                         extra={"reason": str(exc)})
-        return options.view_as(StandardOptions).runner
+    try:
+        prism.prism_location = resolve_prism(prism.prism_location)
+    except PrismUnavailable as exc:
+        _log.warning("Beam's DirectRunner: no Prism binary here, so Beam tries its "
+                     "GitHub download and else falls back to the FnApiRunner",
+                     extra={"reason": str(exc)})
     return options.view_as(StandardOptions).runner

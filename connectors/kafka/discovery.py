@@ -73,16 +73,21 @@ class PartitionLister:
             self._consumer.close()
             self._consumer = None
 
+    def _client(self) -> KafkaConsumer:
+        """The lister's consumer (the group's, to read its committed offsets), made once."""
+        if self._consumer is None:
+            self._consumer = new_consumer(self._config, with_group=True)
+        return self._consumer
+
     def new_ranges(self, known: frozenset[tuple[str, int]],
                    ) -> tuple[frozenset[tuple[str, int]], list[PartitionRange]]:
         config = self._config
-        if self._consumer is None:
-            self._consumer = new_consumer(config, with_group=True)
-        found = list_partitions(self._consumer, config)
+        consumer = self._client()
+        found = list_partitions(consumer, config)
         if not known:
             self._check_authorized(found)
         new = found - known
-        facts = fetch_facts(self._consumer, [TopicPartition(*tp) for tp in new],
+        facts = fetch_facts(consumer, [TopicPartition(*tp) for tp in new],
                             config.start, config.stop)
         ranges = plan_ranges(facts, config.start, config.stop, discovered_later=bool(known))
         if ranges:
@@ -93,11 +98,9 @@ class PartitionLister:
     def log_ends(self, partitions: frozenset[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """The log end of each of ``partitions`` (of the isolation level read), so the
         watch of a drained run can tell whether records still arrive."""
-        if self._consumer is None:
-            self._consumer = new_consumer(self._config, with_group=True)
         if not partitions:
             return {}
-        ends = self._consumer.end_offsets([TopicPartition(*tp) for tp in sorted(partitions)],
+        ends = self._client().end_offsets([TopicPartition(*tp) for tp in sorted(partitions)],
                                           timeout_ms=self._config.probe_timeout_ms)
         return {(tp.topic, tp.partition): end for tp, end in ends.items()}
 
