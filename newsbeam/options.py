@@ -14,7 +14,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from connectors.kafka.options import KafkaOptions
 from connectors.sinks import SinkSettings, SinkSpec, parse_sink
-from pipeline.dedup import DedupConfig
+from newsbeam.runners import runner_name
+from pipeline.dedup import DedupConfig, DedupOrder
 from pipeline.graph import StageSettings
 from pipeline.limits import DEFAULT_LIMITS, ArticleLimits
 from pipeline.parse import DEFAULT_MAX_MESSAGE_BYTES
@@ -133,6 +134,14 @@ class DedupOptions(PipelineOptions):
                            default=None,
                            help="Estimated Jaccard to the canonical for a near duplicate "
                                 "(default 0.35).")
+        group.add_argument("--dedup-order", dest="dedup_order", default="auto",
+                           choices=["auto", *(order.value for order in DedupOrder)],
+                           help="Streaming runs: decide duplicates as articles arrive "
+                                "(arrival) or once the watermark passes them, in Kafka "
+                                "time/partition/offset order, as a replay does (event-time). "
+                                "auto (default): arrival on the in-process runner, whose "
+                                "fused graph keeps Kafka's order; event-time on every other "
+                                "runner (Prism, Flink, Dataflow), which shuffle.")
 
 
 def stage_settings(options: PipelineOptions) -> StageSettings:
@@ -143,9 +152,14 @@ def stage_settings(options: PipelineOptions) -> StageSettings:
                  "threshold": flags.dedup_threshold}
     dedup = DedupConfig(ttl_seconds=ours.dedup_ttl_days * 86400.0,
                         **{name: value for name, value in overrides.items() if value is not None})
+    order = flags.dedup_order
+    if order == "auto":
+        in_process = runner_name(options) == "FnApiRunner"
+        order = DedupOrder.ARRIVAL if in_process else DedupOrder.EVENT_TIME
     return StageSettings(max_message_bytes=ours.max_message_bytes,
                          limits=limits_from_options(ours), dedup=dedup,
-                         html_time_limit_seconds=ours.html_time_limit_seconds)
+                         html_time_limit_seconds=ours.html_time_limit_seconds,
+                         dedup_order=DedupOrder(order))
 
 
 def sink_settings(options: PipelineOptions, *, bounded: bool) -> SinkSettings:

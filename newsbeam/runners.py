@@ -9,7 +9,9 @@
   the SDK worker runs in this process, ``LOOPBACK``). ``newsbeam.prism`` finds or builds
   the binary and sets ``--prism_location`` on the options, so Beam never tries its GitHub
   download; without Go and without a cached binary that is a ``ValueError`` saying how to
-  get one. ``--direct_num_workers`` does not apply.
+  get one. ``--direct_num_workers`` does not apply. On Prism, newsbeam turns Prism's
+  bundle splitting off (see ``resolve_runner``), reads all partitions in one source element
+  (``--kafka-readers``) and decides duplicates in event-time order (``--dedup-order``).
 - ``--runner DirectRunner``: Beam 2.77's DirectRunner, unchanged
   (``apache_beam/runners/direct/direct_runner.py``, ``SwitchingDirectRunner``). It hands
   every pipeline its Prism support check accepts (newsbeam's streaming, batch and replay
@@ -67,6 +69,13 @@ def resolve_runner(options: PipelineOptions) -> Any:
     # default runner before (which tries Prism without our binary) would reuse that server
     # and try to download Prism. One server per job instead.
     options.view_as(DebugOptions).add_experiment("disable_prism_server_singleton")
+    # Prism 2.77 splits a slow bundle of a stateful stage and then frees the residual's
+    # keys (engine/elementmanager.go, splitBundle) although the primary still holds the
+    # same key: with one dedup key a second bundle for it starts at once, both read the
+    # same state and the last to finish overwrites the other's writes (seen here: dedup
+    # entries and held articles lost). Our Kafka source checkpoints itself, so it needs
+    # no runner splits; this experiment turns Prism's bundle splitting off.
+    options.view_as(DebugOptions).add_experiment("prism_disable_sdf_split")
     prism = options.view_as(PrismRunnerOptions)
     if name == "PrismRunner":
         from apache_beam.runners.portability.prism_runner import PrismRunner

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import apache_beam as beam
 
 from pipeline.clean import CleanArticles
-from pipeline.dedup import DedupConfig, DeduplicateArticles
+from pipeline.dedup import DedupConfig, DeduplicateArticles, DedupOrder
 from pipeline.language import DetectLanguage
 from pipeline.limits import DEFAULT_LIMITS, ArticleLimits, EnforceLimits
 from pipeline.parse import DEFAULT_MAX_MESSAGE_BYTES, ParseArticles
@@ -36,6 +36,9 @@ class StageSettings:
     # Cleaning: extract each HTML page in a child process, a dead letter (StageTimeout)
     # past this many seconds; 0: off, extraction in the DoFn (see pipeline.clean).
     html_time_limit_seconds: float = 0.0
+    # Streaming dedup: decide on arrival (a fused graph, the in-process runner) or in
+    # event-time order once the watermark passes (runners that shuffle); see DedupOrder.
+    dedup_order: DedupOrder = DedupOrder.ARRIVAL
 
 
 class ProcessArticles(beam.PTransform):
@@ -60,7 +63,7 @@ class ProcessArticles(beam.PTransform):
             html_time_limit_seconds=settings.html_time_limit_seconds)
         detected = cleaned[ARTICLES] | Stage.LANGUAGE.label >> DetectLanguage()
         deduplicated = detected[ARTICLES] | Stage.DEDUP.label >> DeduplicateArticles(
-            settings.dedup, bounded=self._bounded)
+            settings.dedup, bounded=self._bounded, streaming_order=settings.dedup_order)
         tagged = deduplicated[ARTICLES] | Stage.TAG.label >> TagTopics()
         stages = {Stage.PARSE: parsed, Stage.LIMITS: limited, Stage.CLEAN: cleaned,
                   Stage.LANGUAGE: detected, Stage.DEDUP: deduplicated, Stage.TAG: tagged}

@@ -122,7 +122,8 @@ class PartitionLister:
 class PartitionWatch:
     """Element asking the reading SDF to keep looking for new partitions.
 
-    ``known``: the partitions the initial discovery already emitted as ranges.
+    ``known``: the partitions the initial discovery already emitted as ranges (none
+    when the watch reads them all: ``KafkaSourceConfig.one_reader``).
     """
 
     known: frozenset[tuple[str, int]]
@@ -148,6 +149,9 @@ class DiscoverPartitions(beam.DoFn):
         self._lister.close()
 
     def process(self, element):
+        if self._config.one_reader:  # the watch lists and reads every partition itself
+            yield PartitionWatch(frozenset())
+            return
         known, ranges = self._lister.new_ranges(frozenset())
         if not ranges:
             _log.warning("no partition matches the Kafka source's topics yet", extra={

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, Literal
 
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from kafka import KafkaConsumer, KafkaProducer
 
 from connectors.kafka.positions import TimestampPolicy, parse_start, parse_stop
@@ -62,6 +62,8 @@ def add_sink_arguments(parser: argparse.ArgumentParser) -> None:
                              "KafkaIO through the expansion service (needs Java).")
 
 
+# Beam runner names that run on Prism (Beam's DirectRunner hands our graphs to Prism).
+_PRISM_RUNNERS = ("PrismRunner", "DirectRunner", "SwitchingDirectRunner")
 _CLIENT_CONFIGS = {"consumer": (KafkaConsumer.DEFAULT_CONFIG, KafkaProducer.DEFAULT_CONFIG),
                    "producer": (KafkaProducer.DEFAULT_CONFIG, KafkaConsumer.DEFAULT_CONFIG)}
 
@@ -113,6 +115,14 @@ class KafkaOptions(PipelineOptions):
         parser.add_argument("--discovery-interval-seconds", dest="discovery_interval_seconds",
                             type=float, default=30.0,
                             help="How often new partitions/topics are looked for (0: never).")
+        parser.add_argument("--kafka-readers", dest="kafka_readers", default="auto",
+                            choices=["auto", "per-partition", "one"],
+                            help="Streaming: one element of the reading SDF per partition "
+                                 "(runners split and scale them) or one for all partitions "
+                                 "(its watermark is the minimum over them). auto (default): "
+                                 "one on Prism (--runner PrismRunner or DirectRunner), whose "
+                                 "stage watermark follows the last reading bundle only; "
+                                 "per-partition elsewhere.")
         parser.add_argument("--bundle-seconds", dest="bundle_seconds", type=float, default=1.0,
                             help="How long one bundle reads each partition before its outputs "
                                  "are written and its offsets committed: lower means lower "
@@ -131,8 +141,15 @@ class KafkaOptions(PipelineOptions):
             max_delay_seconds=self.max_delay_seconds,
             commit_offsets=self.commit_offsets,
             discovery_interval_seconds=self.discovery_interval_seconds,
+            one_reader=self._one_reader(),
             bundle_seconds=self.bundle_seconds,
         )
+
+    def _one_reader(self) -> bool:
+        if self.kafka_readers != "auto":
+            return self.kafka_readers == "one"
+        runner = self.view_as(StandardOptions).runner or ""
+        return runner.rsplit(".", 1)[-1] in _PRISM_RUNNERS
 
     def sink_config(self) -> KafkaSinkConfig:
         return KafkaSinkConfig(client=connection_settings(self, "producer"))

@@ -344,6 +344,14 @@ class KafkaSourceConfig(BaseModel):
     max_delay_seconds: float = 0.0
     commit_offsets: bool = True
     discovery_interval_seconds: float = 30.0
+    # Streaming: read every partition in one element of the reading SDF (the partition
+    # watch) instead of one element per partition, so the one restriction reports the
+    # minimum of all partitions' watermarks. For runners that do not take the minimum
+    # over an SDF's restrictions themselves: Prism (Beam 2.77) sets the stage's output
+    # watermark to the estimate of the last bundle that returned a residual
+    # (engine/elementmanager.go, ``stage.estimatedOutput``), so one partition's progress
+    # would pass the watermark over records another partition has not read yet.
+    one_reader: bool = False
     poll_timeout_ms: int = 200
     max_poll_records: int = 500
     # How long one process() call reads before checkpointing its restriction.

@@ -172,8 +172,10 @@ class ReadPartitions(beam.DoFn):
         drained = config.stop.kind is StopKind.DRAINED
         confirm_end = self._watch_may_end(state)  # a fresh listing must confirm it
         first = drained and self._watched_ends is None  # log ends to compare with later
-        if (time.monotonic() - self._listed_at >= config.discovery_interval_seconds
-                or confirm_end or first):
+        unlisted = not state.known  # a one-reader watch lists the topic first of all
+        every = config.discovery_interval_seconds
+        if ((every > 0 and time.monotonic() - self._listed_at >= every)
+                or confirm_end or first or unlisted):
             self._listed_at = time.monotonic()
             try:
                 known, ranges = self._lister.new_ranges(state.known)
@@ -290,7 +292,7 @@ class ReadFromKafka(beam.PTransform):
     def expand(self, pbegin):
         config = self._config
         streaming = config.stop.kind in (StopKind.NEVER, StopKind.DRAINED)
-        watch = streaming and config.discovery_interval_seconds > 0
+        watch = streaming and (config.discovery_interval_seconds > 0 or config.one_reader)
         discover = DiscoverPartitions(config, watch=watch)
         read = ReadPartitionsUnbounded(config) if streaming else ReadPartitions(config)
         return (

@@ -24,6 +24,15 @@ Design - decisions equal to the pure core's, on every runner:
   input and need no such compromise: they split by story (``pipeline.dedup.bounded``).
   No GroupByKey: a stateful DoFn after a keyed ``Map`` is fused and streams on the
   FnApiRunner. State is per key *and window*: the input stays in the global window.
+- *Order.* First seen wins, so the order decides. On the in-process runner the graph is
+  fused from the Kafka read to the decision, and articles arrive in Kafka's order per
+  partition: ``deduplicate_in_arrival_order`` decides each at once. Runners that shuffle
+  into the key (Prism, Flink, Dataflow) deliver in an order of their own, and decisions
+  among copies changed from run to run on Prism; there
+  ``deduplicate_in_event_time_order`` holds each article until the watermark passes it
+  and decides the held ones in replay order (Kafka time, topic, partition, offset), the
+  decisions of a replay. A record behind the watermark already (late) is decided at the
+  next firing, after what was decided before it. ``DedupOrder`` picks one.
 - *State.* A ``BagState`` of entry records (bytes, ``similarity.entry``; never the
   text: ~1 KB per canonical article, ~80 bytes per duplicate) plus a
   ``ReadModifyWriteState`` (write token, bag length). Each decision appends one record.
@@ -53,16 +62,24 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.coders import BytesCoder, TupleCoder, VarIntCoder
-from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateSpec
+from apache_beam.coders import BytesCoder, PickleCoder, TupleCoder, VarIntCoder
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.userstate import (
+    BagStateSpec,
+    ReadModifyWriteStateSpec,
+    TimerSpec,
+    on_timer,
+)
+from apache_beam.utils.timestamp import Timestamp
 
 from pipeline.similarity import Decision, DedupConfig, DedupIndex
 from pipeline.similarity.fingerprint import Fingerprint, fingerprint_of
 from pipeline.stage import ARTICLES, DEAD_LETTER, guard_stage
+from pipeline.stateful_order import replay_order
 from schemas.failures import Stage
 from schemas.models import Article, Relation
 
@@ -73,7 +90,9 @@ __all__ = [
     "article_event_time",
     "deduplicate_batch",
     "deduplicate_in_arrival_order",
+    "deduplicate_in_event_time_order",
     "fingerprint_or_none",
+    "split_due",
 ]
 
 _log = logging.getLogger(__name__)
@@ -119,6 +138,8 @@ def deduplicate_batch(articles: list[Article], config: DedupConfig | None = None
 
 
 class _DeduplicateFn(beam.DoFn):
+    """Decides each article as it arrives (``deduplicate_in_arrival_order``)."""
+
     STAGE = Stage.DEDUP
     RECORDS = BagStateSpec("records", BytesCoder())
     META = ReadModifyWriteStateSpec("meta", TupleCoder((VarIntCoder(), VarIntCoder())))
@@ -136,7 +157,13 @@ class _DeduplicateFn(beam.DoFn):
     def process(self, element: tuple[str, tuple[Article, Fingerprint | None]],
                 records=beam.DoFn.StateParam(RECORDS),  # noqa: B008 - Beam idiom
                 meta=beam.DoFn.StateParam(META)) -> Iterator[Any]:  # noqa: B008
-        key, (article, fingerprint) = element
+        key, item = element
+        yield from self._decide(key, [item], records, meta)
+
+    def _decide(self, key: str, items: list[tuple[Article, Fingerprint | None]],
+                records, meta) -> Iterator[Any]:
+        """Decide ``items`` in list order against the key's index, then write the new
+        entry records (and the index's token) to state once."""
         token, bag_len = meta.read() or (0, 0)
         cached = self._cache.get(key)
         if cached is not None and cached[0] == token:
@@ -146,17 +173,19 @@ class _DeduplicateFn(beam.DoFn):
             index = DedupIndex.restore(records.read(), self._config)
             self._rebuilds.inc()
         new_records: list[bytes] = []
+        for article, fingerprint in items:
 
-        def decide(item: Article) -> Article:
-            observation = index.observe(item, article_event_time(item),
-                                        fingerprint=fingerprint)
-            if observation.record is not None:
-                new_records.append(observation.record)
-            counter = self._duplicates if observation.decision.duplicate_of else self._canonicals
-            counter.inc()
-            return apply_decision(item, observation.decision)
+            def decide(item: Article, fingerprint: Fingerprint | None = fingerprint) -> Article:
+                observation = index.observe(item, article_event_time(item),
+                                            fingerprint=fingerprint)
+                if observation.record is not None:
+                    new_records.append(observation.record)
+                counter = (self._duplicates if observation.decision.duplicate_of
+                           else self._canonicals)
+                counter.inc()
+                return apply_decision(item, observation.decision)
 
-        yield from guard_stage(self.STAGE, article, decide)
+            yield from guard_stage(self.STAGE, article, decide)
         if not new_records:  # redelivered, or failed (the index rolled itself back)
             self._cache[key] = (token, index)
             return
@@ -176,9 +205,76 @@ class _DeduplicateFn(beam.DoFn):
         self._cache[key] = (token, index)
 
 
+class _DeduplicateInEventTimeOrderFn(_DeduplicateFn):
+    """Holds each article until the input watermark passes its event time, then decides
+    the held ones in ``replay_order`` (``deduplicate_in_event_time_order``).
+
+    ``PENDING`` holds ``(article, fingerprint)`` pairs not decided yet; one event-time
+    timer stands at the earliest of their timestamps (``EARLIEST``). When it fires, every
+    pending article at or before the firing time is decided in replay order, and the timer
+    moves to the earliest one left. The timer holds the output watermark at its time, so
+    a downstream event-time window (the file sink's) does not close before the articles
+    it waits for are decided. A late article (behind the watermark already) sets a timer
+    the runner fires at once: it waits one firing, not a window.
+    """
+
+    PENDING = BagStateSpec("pending", PickleCoder())
+    EARLIEST = ReadModifyWriteStateSpec("earliest", VarIntCoder())  # micros
+    RELEASE = TimerSpec("release", TimeDomain.WATERMARK)
+
+    def process(self, element: tuple[str, tuple[Article, Fingerprint | None]],
+                timestamp=beam.DoFn.TimestampParam,  # noqa: B008 - Beam idiom
+                pending=beam.DoFn.StateParam(PENDING),  # noqa: B008
+                earliest=beam.DoFn.StateParam(EARLIEST),  # noqa: B008
+                release=beam.DoFn.TimerParam(RELEASE)) -> Iterator[Any]:  # noqa: B008
+        _, item = element
+        pending.add((timestamp.micros, item))
+        first = earliest.read()
+        if first is None or timestamp.micros < first:
+            earliest.write(timestamp.micros)
+            release.set(timestamp)
+        return iter(())
+
+    @on_timer(RELEASE)
+    def release_pending(self, key=beam.DoFn.KeyParam,  # noqa: B008 - Beam idiom
+                        fired=beam.DoFn.TimestampParam,  # noqa: B008
+                        pending=beam.DoFn.StateParam(PENDING),  # noqa: B008
+                        earliest=beam.DoFn.StateParam(EARLIEST),  # noqa: B008
+                        release=beam.DoFn.TimerParam(RELEASE),  # noqa: B008
+                        records=beam.DoFn.StateParam(_DeduplicateFn.RECORDS),  # noqa: B008
+                        meta=beam.DoFn.StateParam(_DeduplicateFn.META),  # noqa: B008
+                        ) -> Iterator[Any]:
+        due, later = split_due(pending.read(), fired.micros)
+        pending.clear()
+        for held in later:
+            pending.add(held)
+        if later:
+            first = min(micros for micros, _ in later)
+            earliest.write(first)
+            release.set(Timestamp(micros=first))
+        else:
+            earliest.clear()
+        yield from self._decide(key, due, records, meta)
+
+
+def split_due(held: Iterable[tuple[int, tuple[Article, Fingerprint | None]]], until_micros: int,
+              ) -> tuple[list[tuple[Article, Fingerprint | None]],
+                         list[tuple[int, tuple[Article, Fingerprint | None]]]]:
+    """``(due, later)``: the held ``(event time in micros, item)`` pairs at or before
+    ``until_micros`` as items in ``replay_order`` (Kafka time, topic, partition, offset),
+    and the rest as they were."""
+    due, later = [], []
+    for micros, item in held:
+        (due if micros <= until_micros else later).append((micros, item))
+    due.sort(key=lambda pair: (pair[0], *replay_order(pair[1])))
+    return [item for _, item in due], later
+
+
 def deduplicate_in_arrival_order(articles: beam.PCollection,
                                  config: DedupConfig) -> beam.pvalue.DoOutputsTuple:
-    """The streaming graph: fingerprints in parallel, then one ordered decision key.
+    """The streaming graph: fingerprints in parallel, then one decision key deciding in
+    the order articles arrive (the in-process runner's: it fuses the graph, so that is
+    Kafka's order within each partition).
 
     Applied by ``pipeline.dedup.DeduplicateArticles`` (its step labels are this
     function's, unchanged since the first release).
@@ -188,6 +284,22 @@ def deduplicate_in_arrival_order(articles: beam.PCollection,
         | "FingerprintAndKey" >> beam.Map(
             lambda a: (DEDUP_KEY, (a, fingerprint_or_none(a, config))))
         | "Deduplicate" >> beam.ParDo(_DeduplicateFn(config)).with_outputs(
+            DEAD_LETTER, main=ARTICLES))
+
+
+def deduplicate_in_event_time_order(articles: beam.PCollection,
+                                    config: DedupConfig) -> beam.pvalue.DoOutputsTuple:
+    """The streaming graph for runners that shuffle into the decision key (Prism, Flink,
+    Dataflow: Beam promises no order there): fingerprints in parallel, then one key that
+    holds articles until the watermark passes them and decides them in replay order, the
+    decisions a replay of the same records makes. Same step labels as
+    ``deduplicate_in_arrival_order``: the state differs (a pending bag and a timer), so
+    switching a running job from one to the other is a new job, not an update."""
+    return (
+        articles
+        | "FingerprintAndKey" >> beam.Map(
+            lambda a: (DEDUP_KEY, (a, fingerprint_or_none(a, config))))
+        | "Deduplicate" >> beam.ParDo(_DeduplicateInEventTimeOrderFn(config)).with_outputs(
             DEAD_LETTER, main=ARTICLES))
 
 

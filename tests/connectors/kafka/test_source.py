@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import apache_beam as beam
+import pytest
 from apache_beam.io.restriction_trackers import OffsetRange
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -60,14 +61,16 @@ def committed(bootstrap: str, group: str, topic: str, partitions: int) -> list[i
         consumer.close()
 
 
-def test_reads_all_partitions_keeps_provenance_and_commits(any_broker):
+@pytest.mark.parametrize("one_reader", [False, True], ids=["per-partition", "one-reader"])
+def test_reads_all_partitions_keeps_provenance_and_commits(any_broker, one_reader):
     """start=committed with no commits reads from earliest; keys, headers and CreateTime
     are kept; after the run the group's offsets are committed at the log end, so a
-    second run with the same group reads nothing."""
+    second run with the same group reads nothing. Alike with one SDF element per
+    partition and with one for all (``--kafka-readers one``, Prism's default)."""
     bootstrap = any_broker.bootstrap_servers
     topic = create_topic(bootstrap, 3)
     produced = produce(bootstrap, topic, 30, 3, timestamp_ms=1_700_000_000_000)
-    config = source_config(bootstrap, topic, group=f"g1-{topic}")
+    config = source_config(bootstrap, topic, group=f"g1-{topic}", one_reader=one_reader)
 
     def summary(message):
         p = message.provenance
