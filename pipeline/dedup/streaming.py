@@ -279,12 +279,7 @@ def deduplicate_in_arrival_order(articles: beam.PCollection,
     Applied by ``pipeline.dedup.DeduplicateArticles`` (its step labels are this
     function's, unchanged since the first release).
     """
-    return (
-        articles
-        | "FingerprintAndKey" >> beam.Map(
-            lambda a: (DEDUP_KEY, (a, fingerprint_or_none(a, config))))
-        | "Deduplicate" >> beam.ParDo(_DeduplicateFn(config)).with_outputs(
-            DEAD_LETTER, main=ARTICLES))
+    return _decide_under_one_key(articles, config, _DeduplicateFn(config))
 
 
 def deduplicate_in_event_time_order(articles: beam.PCollection,
@@ -295,12 +290,16 @@ def deduplicate_in_event_time_order(articles: beam.PCollection,
     decisions a replay of the same records makes. Same step labels as
     ``deduplicate_in_arrival_order``: the state differs (a pending bag and a timer), so
     switching a running job from one to the other is a new job, not an update."""
+    return _decide_under_one_key(articles, config, _DeduplicateInEventTimeOrderFn(config))
+
+
+def _decide_under_one_key(articles: beam.PCollection, config: DedupConfig,
+                          decide: _DeduplicateFn) -> beam.pvalue.DoOutputsTuple:
     return (
         articles
         | "FingerprintAndKey" >> beam.Map(
             lambda a: (DEDUP_KEY, (a, fingerprint_or_none(a, config))))
-        | "Deduplicate" >> beam.ParDo(_DeduplicateInEventTimeOrderFn(config)).with_outputs(
-            DEAD_LETTER, main=ARTICLES))
+        | "Deduplicate" >> beam.ParDo(decide).with_outputs(DEAD_LETTER, main=ARTICLES))
 
 
 def fingerprint_or_none(article: Article, config: DedupConfig) -> Fingerprint | None:

@@ -55,25 +55,25 @@ def _copy_first() -> TestStream:
             .advance_watermark_to_infinity())
 
 
-def test_event_time_order_decides_the_earlier_article_is_the_original() -> None:
+def _decided(stream: TestStream, order: DedupOrder, expected: list[tuple]) -> None:
+    """Run ``stream`` through the dedup stage deciding in ``order``; assert each
+    article's ``(id, duplicate_of)``."""
     options = PipelineOptions(["--runner", "BundleBasedDirectRunner", "--streaming"])
     with beam.Pipeline(options=options) as p:
-        out = p | _copy_first() | DeduplicateArticles(DedupConfig(),
-                                                      streaming_order=DedupOrder.EVENT_TIME)
+        out = p | stream | DeduplicateArticles(DedupConfig(), streaming_order=order)
         assert_that(out[ARTICLES] | beam.Map(lambda a: (a.id, a.duplicate_of)),
-                    equal_to([("original", None), ("unrelated", None),
-                              ("copy", "original")]))
+                    equal_to(expected))
+
+
+def test_event_time_order_decides_the_earlier_article_is_the_original() -> None:
+    _decided(_copy_first(), DedupOrder.EVENT_TIME,
+             [("original", None), ("unrelated", None), ("copy", "original")])
 
 
 def test_arrival_order_decides_the_first_to_arrive_is_the_original() -> None:
     """The same stream decided on arrival: the oracle above can fail."""
-    options = PipelineOptions(["--runner", "BundleBasedDirectRunner", "--streaming"])
-    with beam.Pipeline(options=options) as p:
-        out = p | _copy_first() | DeduplicateArticles(DedupConfig(),
-                                                      streaming_order=DedupOrder.ARRIVAL)
-        assert_that(out[ARTICLES] | beam.Map(lambda a: (a.id, a.duplicate_of)),
-                    equal_to([("copy", None), ("unrelated", None),
-                              ("original", "copy")]))
+    _decided(_copy_first(), DedupOrder.ARRIVAL,
+             [("copy", None), ("unrelated", None), ("original", "copy")])
 
 
 def test_an_article_waits_for_the_watermark_and_a_late_one_is_decided_after_it() -> None:
@@ -86,12 +86,7 @@ def test_an_article_waits_for_the_watermark_and_a_late_one_is_decided_after_it()
               .advance_watermark_to(T0 + 25)
               .add_elements([stamped(ORIGINAL)])
               .advance_watermark_to_infinity())
-    options = PipelineOptions(["--runner", "BundleBasedDirectRunner", "--streaming"])
-    with beam.Pipeline(options=options) as p:
-        out = p | stream | DeduplicateArticles(DedupConfig(),
-                                               streaming_order=DedupOrder.EVENT_TIME)
-        assert_that(out[ARTICLES] | beam.Map(lambda a: (a.id, a.duplicate_of)),
-                    equal_to([("copy", None), ("original", "copy")]))
+    _decided(stream, DedupOrder.EVENT_TIME, [("copy", None), ("original", "copy")])
 
 
 def test_split_due_orders_by_time_then_partition_then_offset() -> None:
