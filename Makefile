@@ -27,7 +27,7 @@ define LOCK_HEADER
 endef
 export LOCK_HEADER
 
-.PHONY: demo test lint bench install lock clean prism
+.PHONY: demo test lint bench install lock clean prism flink
 
 $(STAMP): pyproject.toml $(LOCK) requirements/broker.txt
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -60,6 +60,10 @@ lint: $(STAMP)
 # Beam's Prism runner for --runner PrismRunner: built with Go into ~/.cache/newsbeam/prism/.
 prism: $(STAMP)
 	$(BIN)/python -m newsbeam.prism
+
+# Beam's Flink job server for --runner FlinkRunner: assembled with Maven into ~/.cache/newsbeam/flink/.
+flink: $(STAMP)
+	$(BIN)/python -m newsbeam.flink
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -3,9 +3,10 @@
 Starts the embedded broker, publishes a realistic corpus (``bench.corpus``), then measures
 in this order, each in its own process: raw kafka-python consumption (the client's
 ceiling), the stage functions in a plain loop (the cost of the work), the streaming
-pipeline on the DirectRunner, replay on 1 and 2 workers, end-to-end latency at a steady
-offered rate, and the per-stage micro-benchmarks against their anchors. Figures are ratios
-within this run; ``bench/RESULTS.md`` gets the table and the machine description.
+pipeline on the in-process runner and on Prism, replay on 1 and 2 workers, end-to-end
+latency at a steady offered rate, and the per-stage micro-benchmarks against their
+anchors. Figures are ratios within this run; ``bench/RESULTS.md`` gets the table and the
+machine description.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                                            properties={"max_request_size": 16 * 1024 * 1024}),
                        topic, values)
         print(f"published {len(values)} articles (mean {size:.0f} bytes)", flush=True)
-        for kind in ("raw_consume", "plain_loop", "streaming"):
+        for kind in ("raw_consume", "plain_loop", "streaming", "streaming_prism"):
             rows[kind] = _measure(kind, bootstrap, topic, len(values))
             print(f"{kind}: {rows[kind]['rate']:.1f} records/s, peak {rows[kind]['peak_rss_mb']:.0f} MB"
                   + (f", {_duplicates(rows[kind])} duplicates" if "duplicates" in rows[kind] else ""),
@@ -195,6 +196,10 @@ def _report(rows: dict, latencies: list[dict], micro: dict, notes: list[str], re
         "", "Ratios (targets in parentheses):", "",
         f"- streaming / plain loop: {_ratio(rows, 'streaming', 'plain_loop')} (>= 0.5: Beam overhead <= 2x)",
         f"- streaming / raw consume: {_ratio(rows, 'streaming', 'raw_consume')}",
+        f"- streaming on Prism / in-process: {_ratio(rows, 'streaming_prism', 'streaming')} "
+        "(Prism: one source element for all partitions, dedup held for the watermark, "
+        "commits after the sinks; Flink: not measured, the full job does not run there yet, "
+        "see deploy/README.md)",
         f"- replay 2 workers / 1 worker (Dask): {_ratio(rows, 'replay_dask_2', 'replay_dask_1')} (>= 1.6)",
         f"- replay Dask 1 worker / DirectRunner: {_ratio(rows, 'replay_dask_1', 'replay_direct_1')}",
         "",

@@ -89,7 +89,14 @@ def streaming(bootstrap: str, topic: str, records: int, extra: list[str] | None 
                              "rate": summary.records_in / seconds, "routes": summary.routes})
 
 
-KINDS = {"raw_consume": raw_consume, "plain_loop": plain_loop, "streaming": streaming}
+def streaming_prism(bootstrap: str, topic: str, records: int) -> dict:
+    """The same streaming run on Beam's Prism runner (built with Go, ``newsbeam.prism``),
+    with what newsbeam turns on there: event-time dedup, commits after the sinks."""
+    return streaming(bootstrap, topic, records, ["--runner", "PrismRunner"])
+
+
+KINDS = {"raw_consume": raw_consume, "plain_loop": plain_loop, "streaming": streaming,
+         "streaming_prism": streaming_prism}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.pipeline import PipelineVisitor
 
 from connectors.article_files import ReadArticleFiles, expand_paths
 from connectors.kafka.options import KafkaOptions
@@ -72,12 +73,35 @@ def build_streaming(argv: Sequence[str]) -> beam.Pipeline:
 
     options = PipelineOptions(list(argv))
     pipeline = _pipeline(options)
-    messages = pipeline | "ReadFromKafka" >> source_from_options(options)
+    source = source_from_options(options)
+    messages = pipeline | "ReadFromKafka" >> source
     _ = (messages
          | "ProcessArticles" >> ProcessArticles(stage_settings(options))
          | "DeliverRoutes" >> _deliver(
              options, bounded=_streaming_files_bounded(messages, options)))
+    consumed = getattr(source, "consumed", None)
+    if consumed is not None:  # --commit-after sinks: commit once every sink wrote
+        from connectors.kafka.commits import CommitWhenWritten
+
+        config = options.view_as(KafkaOptions).source_config()
+        _ = (consumed, *_leaves(pipeline, besides=consumed)) | "CommitOffsets" >> \
+            CommitWhenWritten(config)
     return pipeline
+
+
+def _leaves(pipeline: beam.Pipeline, besides: beam.PCollection) -> list[beam.PCollection]:
+    """Every PCollection of ``pipeline`` that no step reads (the sinks' last outputs),
+    other than ``besides``."""
+    produced: list[beam.PCollection] = []
+    read: set[int] = set()
+
+    class _Visitor(PipelineVisitor):
+        def visit_transform(self, node) -> None:
+            read.update(id(p) for p in node.inputs)
+            produced.extend(p for p in node.outputs.values() if isinstance(p, beam.PCollection))
+
+    pipeline.visit(_Visitor())
+    return [p for p in produced if id(p) not in read and p is not besides]
 
 
 def run_streaming(argv: Sequence[str]) -> RunSummary:

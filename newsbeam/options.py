@@ -14,7 +14,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from connectors.kafka.options import KafkaOptions
 from connectors.sinks import SinkSettings, SinkSpec, parse_sink
-from newsbeam.runners import runner_name
+from newsbeam.runners import PRISM_RUNNERS, runner_name
 from pipeline.dedup import DedupConfig, DedupOrder
 from pipeline.graph import StageSettings
 from pipeline.limits import DEFAULT_LIMITS, ArticleLimits
@@ -139,9 +139,11 @@ class DedupOptions(PipelineOptions):
                            help="Streaming runs: decide duplicates as articles arrive "
                                 "(arrival) or once the watermark passes them, in Kafka "
                                 "time/partition/offset order, as a replay does (event-time). "
-                                "auto (default): arrival on the in-process runner, whose "
-                                "fused graph keeps Kafka's order; event-time on every other "
-                                "runner (Prism, Flink, Dataflow), which shuffle.")
+                                "auto (default): event-time on Prism (PrismRunner, "
+                                "DirectRunner), which shuffles into the decision; arrival "
+                                "elsewhere: the in-process runner keeps Kafka's order, and on "
+                                "portable Flink the Python source's watermark did not move in "
+                                "our trials, so held articles were never decided.")
 
 
 def stage_settings(options: PipelineOptions) -> StageSettings:
@@ -154,8 +156,8 @@ def stage_settings(options: PipelineOptions) -> StageSettings:
                         **{name: value for name, value in overrides.items() if value is not None})
     order = flags.dedup_order
     if order == "auto":
-        in_process = runner_name(options) == "FnApiRunner"
-        order = DedupOrder.ARRIVAL if in_process else DedupOrder.EVENT_TIME
+        on_prism = runner_name(options) in PRISM_RUNNERS
+        order = DedupOrder.EVENT_TIME if on_prism else DedupOrder.ARRIVAL
     return StageSettings(max_message_bytes=ours.max_message_bytes,
                          limits=limits_from_options(ours), dedup=dedup,
                          html_time_limit_seconds=ours.html_time_limit_seconds,

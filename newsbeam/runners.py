@@ -21,7 +21,17 @@
   runner, whose streaming mode cannot run our splittable DoFn. newsbeam resolves the Prism
   binary for it like for ``PrismRunner``; with neither Go nor a cached binary it leaves
   ``--prism_location`` unset, and Beam tries to download Prism from GitHub, then falls back.
-- any other runner name (``FlinkRunner``, ``DataflowRunner``, ...) goes to Beam as given;
+- ``--runner FlinkRunner``: Beam's portable Flink runner (a Java job server with an embedded
+  Flink mini-cluster for ``--flink_master [local]``/``[auto]``; the SDK worker runs in this
+  process, ``LOOPBACK``). ``newsbeam.flink`` finds or assembles the job server with Maven
+  (Beam's Flink 1.19 runner 2.62.0: no newer one is served; see that module) and sets
+  ``--flink_job_server_jar``, so Beam never tries its own download; without Maven and
+  without a cached one that is a ``ValueError`` saying how to get one. Not with
+  ``--flink_submit_uber_jar`` (a remote cluster). ``newsbeam run`` on it wants
+  ``--streaming --checkpointing_interval MS`` (offsets are committed when a checkpoint
+  completes) and, for a bounded ``--stop``, ``--shutdown_sources_after_idle_ms MS`` longer
+  than the read takes (else the job never ends; ``newsbeam.flink`` says why).
+- any other runner name (``DataflowRunner``, ...) goes to Beam as given;
   ``newsbeam replay --runner DaskRunner`` is handled by ``newsbeam.replay``.
 
 So newsbeam's default stays the in-process FnApiRunner (no Go needed), while
@@ -35,14 +45,19 @@ from typing import Any
 
 from apache_beam.options.pipeline_options import (
     DebugOptions,
+    FlinkRunnerOptions,
     PipelineOptions,
     PrismRunnerOptions,
     StandardOptions,
 )
 
+from newsbeam.flink import resolve_flink_job_server
 from newsbeam.prism import PrismUnavailable, resolve_prism
 
-__all__ = ["resolve_runner", "runner_name"]
+__all__ = ["PRISM_RUNNERS", "resolve_runner", "runner_name"]
+
+# The runner names that run a pipeline on Prism (Beam's DirectRunner hands ours to Prism).
+PRISM_RUNNERS = ("PrismRunner", "DirectRunner", "SwitchingDirectRunner")
 
 _log = logging.getLogger(__name__)
 
@@ -55,14 +70,19 @@ def runner_name(options: PipelineOptions) -> str:
 
 def resolve_runner(options: PipelineOptions) -> Any:
     """The runner for ``options``: an instance or Beam's name for one (see the module
-    doc). For Prism (``PrismRunner``, ``DirectRunner``) sets ``--prism_location`` on
-    ``options`` itself, so pass the same ``options`` to the pipeline."""
+    doc). For Prism (``PrismRunner``, ``DirectRunner``) sets ``--prism_location``, for
+    ``FlinkRunner`` ``--flink_job_server_jar``, on ``options`` itself, so pass the same ``options`` to the pipeline."""
     name = runner_name(options)
     if name == "FnApiRunner":
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
         return FnApiRunner()
-    if name not in ("PrismRunner", "DirectRunner", "SwitchingDirectRunner"):
+    if name == "FlinkRunner":
+        flink = options.view_as(FlinkRunnerOptions)
+        if not flink.flink_submit_uber_jar:
+            flink.flink_job_server_jar = resolve_flink_job_server(flink.flink_job_server_jar)
+        return options.view_as(StandardOptions).runner
+    if name not in PRISM_RUNNERS:
         return options.view_as(StandardOptions).runner
     # Beam keeps one Prism job server per process, made with the options of the first job
     # that asked (its --prism_location too): a process that ran a pipeline on Beam's

@@ -36,3 +36,11 @@ def any_broker(request: pytest.FixtureRequest):
     both takes this fixture)."""
     name = "broker" if request.param == "tansu" else "apache_kafka"
     return request.getfixturevalue(name)
+
+
+@pytest.fixture(scope="session")
+def prism_binary() -> str:
+    """Beam's Prism runner binary for the installed Beam (``tests/support/prism.py``)."""
+    from tests.support.prism import prism_binary_or_skip
+
+    return prism_binary_or_skip()

@@ -115,6 +115,16 @@ class KafkaOptions(PipelineOptions):
         parser.add_argument("--discovery-interval-seconds", dest="discovery_interval_seconds",
                             type=float, default=30.0,
                             help="How often new partitions/topics are looked for (0: never).")
+        parser.add_argument("--commit-after", dest="commit_after", default="auto",
+                            choices=["auto", "read", "sinks"],
+                            help="When offsets are committed: in the reading bundle's "
+                                 "finalization (read), or once the sinks have written every "
+                                 "record up to them, by the watermark (sinks). auto "
+                                 "(default): sinks on Prism (PrismRunner, DirectRunner), which "
+                                 "holds in-flight records in memory only; read elsewhere: the "
+                                 "in-process runner fuses the read with the writes, Flink "
+                                 "finalizes after a checkpoint holds the outputs, Dataflow "
+                                 "after it persisted them.")
         parser.add_argument("--kafka-readers", dest="kafka_readers", default="auto",
                             choices=["auto", "per-partition", "one"],
                             help="Streaming: one element of the reading SDF per partition "
@@ -142,14 +152,23 @@ class KafkaOptions(PipelineOptions):
             commit_offsets=self.commit_offsets,
             discovery_interval_seconds=self.discovery_interval_seconds,
             one_reader=self._one_reader(),
+            commit_after=self._commit_after(),
             bundle_seconds=self.bundle_seconds,
         )
+
+    def _runner(self) -> str:
+        runner = self.view_as(StandardOptions).runner or ""
+        return runner.rsplit(".", 1)[-1] or "FnApiRunner"
+
+    def _commit_after(self) -> str:
+        if self.commit_after != "auto":
+            return self.commit_after
+        return "sinks" if self._runner() in _PRISM_RUNNERS else "read"
 
     def _one_reader(self) -> bool:
         if self.kafka_readers != "auto":
             return self.kafka_readers == "one"
-        runner = self.view_as(StandardOptions).runner or ""
-        return runner.rsplit(".", 1)[-1] in _PRISM_RUNNERS
+        return self._runner() in _PRISM_RUNNERS
 
     def sink_config(self) -> KafkaSinkConfig:
         return KafkaSinkConfig(client=connection_settings(self, "producer"))

@@ -343,6 +343,11 @@ class KafkaSourceConfig(BaseModel):
     # CreateTime watermark: max(event time seen) - this (records may arrive out of order).
     max_delay_seconds: float = 0.0
     commit_offsets: bool = True
+    # When offsets are committed: "read" in the reading bundle's finalization (right
+    # where the runner fuses the read with the writes, Beam's in-process runner); "sinks"
+    # once every sink has written the records up to them (``connectors.kafka.commits``),
+    # for runners whose stages run apart and hold in-flight records in memory (Prism).
+    commit_after: Literal["read", "sinks"] = "read"
     discovery_interval_seconds: float = 30.0
     # Streaming: read every partition in one element of the reading SDF (the partition
     # watch) instead of one element per partition, so the one restriction reports the

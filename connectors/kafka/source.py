@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import apache_beam as beam
 from apache_beam import coders
@@ -39,7 +41,7 @@ from connectors.kafka.reader import METRICS_NAMESPACE, PartitionReader
 from connectors.kafka.settings import KafkaSourceConfig
 from schemas.models import RawMessage
 
-__all__ = ["METRICS_NAMESPACE", "ReadFromKafka", "ReadPartitions", "ReadPartitionsUnbounded",
+__all__ = ["CONSUMED", "METRICS_NAMESPACE", "ReadFromKafka", "ReadPartitions", "ReadPartitionsUnbounded",
            "source_from_options",
            "StopAt"]
 
@@ -120,6 +122,8 @@ class _WatermarkProvider(WatermarkEstimatorProvider):
         return ManualWatermarkEstimator(estimator_state)
 
 
+# The tagged output of the reading SDF with commits after the sinks: read positions.
+CONSUMED = "consumed"
 _RANGE_RESTRICTION = beam.DoFn.RestrictionParam(_RangeProvider())
 _MANUAL_WATERMARK = beam.DoFn.WatermarkEstimatorParam(_WatermarkProvider())
 
@@ -156,11 +160,13 @@ class ReadPartitions(beam.DoFn):
             return
         offsets = self._bundle_offsets_to_commit(bundle_finalizer)
         restriction: OffsetRange = tracker.current_restriction()
-        outcome = yield from self._reader.read(
+        latest = [watermark_estimator.current_watermark()]
+        outcome = yield from self._stamped(self._reader.read(
             element.key, restriction.start, restriction.stop, element.stop_time_ms,
             claim=tracker.try_claim, stop_at=lambda offset: tracker.try_claim(StopAt(offset)),
-            seconds=self._config.bundle_seconds)
-        self._commit_on_finalize(offsets, element.key, restriction.start, outcome.position)
+            seconds=self._config.bundle_seconds), latest)
+        yield from self._commit_on_finalize(offsets, element.key, restriction.start,
+                                            outcome.position, latest[0])
         _raise_watermark(watermark_estimator, self._reader.mark(element.key))
         if not outcome.done:
             tracker.defer_remainder(Duration.of(outcome.retry_in))
@@ -199,12 +205,14 @@ class ReadPartitions(beam.DoFn):
         delays = []
         for topic, partition, position in reading:
             key = (topic, partition)
-            outcome = yield from self._reader.read(
+            latest = [watermark_estimator.current_watermark()]
+            outcome = yield from self._stamped(self._reader.read(
                 key, position, UNBOUNDED, None,
                 claim=lambda offset, key=key: tracker.try_claim(("read", key, offset)),
                 stop_at=lambda offset, key=key: tracker.try_claim(("stop", key, offset)),
-                seconds=config.bundle_seconds / len(reading))
-            self._commit_on_finalize(offsets, key, position, outcome.position)
+                seconds=config.bundle_seconds / len(reading)), latest)
+            yield from self._commit_on_finalize(offsets, key, position, outcome.position,
+                                                latest[0])
             delays.append(outcome.retry_in)
         if tracker.current_restriction().finished:
             return  # the runner checkpointed this watch meanwhile; the residual goes on
@@ -249,16 +257,43 @@ class ReadPartitions(beam.DoFn):
             bundle_finalizer.register(lambda: self._reader.commit(offsets))
         return self._bundle_offsets
 
+    def _stamped(self, reading: Iterator[Any], latest: list[Timestamp]) -> Generator:
+        """The reader's records, passed on; returns the reader's outcome. ``latest[0]``
+        starts at the watermark and ends at the newest record time emitted. With commits
+        after the sinks, a record older than the watermark is stamped with the watermark
+        instead (it would be late data, which no watermark downstream accounts for, and
+        the commit waits for the watermark: see ``connectors.kafka.commits``); its Kafka
+        time stays in its provenance."""
+        floor = latest[0]
+        clamp = self._config.commit_after == "sinks"
+        while True:
+            try:
+                value = next(reading)
+            except StopIteration as done:
+                return done.value
+            if clamp and value.timestamp < floor:
+                value = beam.window.TimestampedValue(value.value, floor)
+            latest[0] = max(latest[0], value.timestamp)
+            yield value
+
     def _commit_on_finalize(self, offsets: dict[tuple[str, int], int], key: tuple[str, int],
-                            start: int, position: int) -> None:
+                            start: int, position: int, latest: Timestamp) -> Iterator[Any]:
         """Commit ``position`` for ``key`` once the runner has durably committed this
         bundle's outputs (fused downstream writes included), if the bundle moved past
         ``start``. ``position`` is the reader's: every offset below it was claimed, or
         holds no record for us (a transaction's commit or abort marker, an aborted
         record under read_committed, a compacted gap), so after a drained run on a
         transactional topic the group's lag is 0, not 1 (the marker after the last
-        record), as Kafka's consumers commit it."""
+        record), as Kafka's consumers commit it.
+
+        With ``commit_after="sinks"`` the position leaves instead as a ``CONSUMED``
+        output, ``((topic, partition), position)`` stamped ``latest`` (the newest record
+        time read up to it), for ``connectors.kafka.commits.CommitWhenWritten``."""
         if position <= start or not self._config.commit_offsets:
+            return
+        if self._config.commit_after == "sinks":
+            yield beam.pvalue.TaggedOutput(
+                CONSUMED, beam.window.TimestampedValue((key, position), latest))
             return
         offsets[key] = position
 
@@ -288,6 +323,9 @@ class ReadFromKafka(beam.PTransform):
     def __init__(self, config: KafkaSourceConfig, label: str | None = None) -> None:
         super().__init__(label)
         self._config = config
+        # With commit_after="sinks" (and commits on): the read positions, once applied;
+        # pass them to connectors.kafka.commits.CommitWhenWritten.
+        self.consumed: beam.PCollection | None = None
 
     def expand(self, pbegin):
         config = self._config
@@ -295,11 +333,14 @@ class ReadFromKafka(beam.PTransform):
         watch = streaming and (config.discovery_interval_seconds > 0 or config.one_reader)
         discover = DiscoverPartitions(config, watch=watch)
         read = ReadPartitionsUnbounded(config) if streaming else ReadPartitions(config)
-        return (
-            pbegin
-            | "Impulse" >> beam.Impulse()
-            | "DiscoverPartitions" >> beam.ParDo(discover)
-            | "ReadPartitions" >> beam.ParDo(read).with_output_types(RawMessage))
+        ranges = pbegin | "Impulse" >> beam.Impulse() | "DiscoverPartitions" >> beam.ParDo(
+            discover)
+        if config.commit_after != "sinks" or not config.commit_offsets:
+            return ranges | "ReadPartitions" >> beam.ParDo(read).with_output_types(RawMessage)
+        outputs = ranges | "ReadPartitions" >> beam.ParDo(read).with_outputs(
+            CONSUMED, main="records")
+        self.consumed = outputs[CONSUMED]
+        return outputs.records
 
 
 def source_from_options(options) -> beam.PTransform:

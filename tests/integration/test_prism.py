@@ -8,126 +8,47 @@ base offset + 1). Partition 0 holds the seeds in file order (their duplicates am
 partition 1 two undecodable values and three unrelated, undated articles, so no duplicate
 decision depends on how a runner interleaves the partitions.
 
-The Prism binary comes from ``newsbeam.prism`` (cached, else built with Go: minutes the
-first time); without Go and without a cached binary the Prism tests are skipped, unless
-``NEWSBEAM_REQUIRE_GO=1`` (set by ``.ci/run``) makes that a failure.
+The Prism binary comes from the ``prism_binary`` fixture (``tests/conftest.py``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import shutil
-import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
 
 from connectors.article_files import expand_paths, iter_file_values
 from connectors.kafka.settings import KafkaClientSettings
 from connectors.kafka.topics import ensure_topic
 from newsbeam.broker import EmbeddedBroker
-from newsbeam.jobs import run_streaming
-from newsbeam.prism import PrismUnavailable, build_prism, cached_prism, resolve_prism
-from schemas.models import Article, DeadLetter
+from newsbeam.prism import PrismUnavailable, build_prism
 from tests.support import REPO
+from tests.support.prism import require_go
 from tests.support.routes import read_routes
-from tests.support.stories import prose
+from tests.support.runner_topic import (
+    committed,
+    lone,
+    produce_runner_topic,
+    route_table,
+    run_drained,
+)
 
 TOPIC = "prism-articles"
-
-
-def _require_go() -> str:
-    go = shutil.which("go")
-    if go:
-        return go
-    reason = "the Prism runner is built with Go, and go is not on PATH"
-    if os.environ.get("NEWSBEAM_REQUIRE_GO") == "1":
-        pytest.fail(f"{reason} (NEWSBEAM_REQUIRE_GO=1)")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def prism_binary() -> str:
-    """The Prism binary for the installed Beam, through ``newsbeam.prism``."""
-    if cached_prism() is None:
-        _require_go()
-    return resolve_prism()
 
 
 @pytest.fixture(scope="module")
 def produced(broker: EmbeddedBroker) -> dict[tuple[int, int], bytes]:
     """``{(partition, offset): value}`` of every acknowledged record of ``TOPIC``."""
-    ensure_topic(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), TOPIC, 2)
-    seeds = [value for path in expand_paths([str(REPO / "seeds")])
-             for _, value in iter_file_values(path)]
-    others = [b"\xff not utf-8", json.dumps({"url": "https://x.example/1", "body": ""}).encode()]
-    others += [json.dumps({"id": f"unrelated-{i}", "url": f"https://other.example/{i}",
-                           "title": f"Unrelated {i}", "body": prose(1000 + i)}).encode()
-               for i in range(3)]
-    producer = Producer({"bootstrap.servers": broker.bootstrap_servers, "acks": "all",
-                         "enable.idempotence": True})
-    acked: dict[tuple[int, int], bytes] = {}
-    errors: list[str] = []
-
-    def on_delivery(error, message) -> None:
-        if error is not None:
-            errors.append(str(error))
-        else:
-            acked[(message.partition(), message.offset())] = message.value()
-
-    # Kafka timestamps a second apart, in offset order, as a newsroom's feed has them
-    start_ms = int(time.time() * 1000) - 600_000
-    for partition, values in ((0, seeds), (1, others)):
-        for i, value in enumerate(values):
-            producer.produce(TOPIC, value=value, partition=partition, on_delivery=on_delivery,
-                             timestamp=start_ms + 1000 * i)
-    assert producer.flush(30) == 0 and not errors, errors
-    assert len(acked) == len(seeds) + len(others)
-    return acked
+    return produce_runner_topic(broker.bootstrap_servers, TOPIC)
 
 
 def _run(broker: EmbeddedBroker, out: Path, group: str, *runner: str) -> None:
-    run_streaming(["--bootstrap-servers", broker.bootstrap_servers, "--topic", TOPIC,
-                   "--group-id", group, "--start", "earliest", "--stop", "drained:3",
-                   "--output-dir", str(out), *runner])
-
-
-def _routes(out: Path) -> dict[str, dict]:
-    """Per route: articles as ``{id: duplicate_of}``, dead letters as
-    ``{(partition, offset): error_class}``; and the source offsets of every record."""
-    table: dict[str, dict] = {}
-    for route, records in read_routes(out).items():
-        if route == "dead_letter":
-            letters = [DeadLetter.model_validate(r) for r in records]
-            table[route] = {(d.provenance.partition, d.provenance.offset): d.error_class
-                            for d in letters}
-        else:
-            articles = [Article.model_validate(r) for r in records]
-            table[route] = {a.id: a.duplicate_of for a in articles}
-            table.setdefault("_offsets", {}).update(
-                {(a.provenance.partition, a.provenance.offset): a.id for a in articles})
-    return table
-
-
-def _lone(table: dict[str, dict], copies: set[str]) -> dict[str, str]:
-    """Article id -> route, for articles outside ``copies`` (every id that is a duplicate,
-    or the original of one, on either runner)."""
-    return {article: route for route, articles in table.items()
-            if route not in ("duplicates", "dead_letter", "_offsets")
-            for article in articles if article not in copies}
+    run_drained(broker.bootstrap_servers, TOPIC, out, group, *runner)
 
 
 def _committed(broker: EmbeddedBroker, group: str) -> dict[int, int]:
-    peer = Consumer({"bootstrap.servers": broker.bootstrap_servers, "group.id": group,
-                     "enable.auto.commit": False})
-    try:
-        found = peer.committed([TopicPartition(TOPIC, p) for p in (0, 1)], timeout=30)
-    finally:
-        peer.close()
-    return {tp.partition: tp.offset for tp in found}
+    return committed(broker.bootstrap_servers, group, TOPIC)
 
 
 @pytest.mark.slow
@@ -139,7 +60,7 @@ def test_run_on_prism_routes_and_commits_like_the_in_process_runner(
         _run(broker, tmp_path / "prism", "prism-test-prism", "--runner", "PrismRunner",
              "--prism_location", prism_binary)
 
-    on_fnapi, on_prism = _routes(tmp_path / "fnapi"), _routes(tmp_path / "prism")
+    on_fnapi, on_prism = route_table(tmp_path / "fnapi"), route_table(tmp_path / "prism")
     # every acknowledged offset is in exactly one route, on each runner
     for table in (on_fnapi, on_prism):
         offsets = set(table["_offsets"]) | set(table["dead_letter"])
@@ -153,7 +74,7 @@ def test_run_on_prism_routes_and_commits_like_the_in_process_runner(
     # to run.
     assert on_prism == on_fnapi, "Prism routes differently from the in-process runner"
     copies = {a for pair in on_fnapi.get("duplicates", {}).items() for a in pair}
-    assert len(_lone(on_prism, copies)) >= 8
+    assert len(lone(on_prism, copies)) >= 8
     assert len(on_prism["duplicates"]) >= 3  # the seeds' copies (hand-counted: 3)
     assert all(of is not None for of in on_prism["duplicates"].values())
 
@@ -171,7 +92,7 @@ def test_a_failed_go_build_says_what_go_said(tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """A Beam version Go's module proxy does not have: the real ``go install`` fails and
     the error carries its output; no empty cache folder stays behind."""
-    go = _require_go()
+    go = require_go()
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     with pytest.raises(PrismUnavailable) as error:
         build_prism("2.0.999", go=go)
