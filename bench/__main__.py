@@ -198,8 +198,7 @@ def _report(rows: dict, latencies: list[dict], micro: dict, notes: list[str], re
         f"- streaming / raw consume: {_ratio(rows, 'streaming', 'raw_consume')}",
         f"- streaming on Prism / in-process: {_ratio(rows, 'streaming_prism', 'streaming')} "
         "(Prism: one source element for all partitions, dedup held for the watermark, "
-        "commits after the sinks; Flink: not measured, the full job does not run there yet, "
-        "see deploy/README.md)",
+        "commits after the sinks; Flink: not measured yet)",
         f"- replay 2 workers / 1 worker (Dask): {_ratio(rows, 'replay_dask_2', 'replay_dask_1')} (>= 1.6)",
         f"- replay Dask 1 worker / DirectRunner: {_ratio(rows, 'replay_dask_1', 'replay_direct_1')}",
         "",

@@ -32,9 +32,10 @@ Which job server, and why (checked 2026-12 against the Maven Central this projec
   does not flood the log through Beam's job-server logger.
 - The Python SDK (2.77.0) talks to that 2.62.0 job server over the portable Job/Fn APIs:
   batch (``beam.Create`` + ``Map``) and newsbeam's Kafka source in streaming mode (the SDF
-  with self-checkpointing and bundle finalization) run on it. newsbeam's whole streaming
-  job does not (yet): no article leaves its first stateful stage there
-  (``tests/integration/test_flink.py``, a strict xfail). The job server logs
+  with self-checkpointing and bundle finalization) and newsbeam's whole streaming job
+  run on it (``tests/integration/test_flink.py``), with ``--finish_bundle_before_checkpointing``
+  (set by ``newsbeam.runners``: without it every record was dropped as late at the first
+  stateful stage). The job server logs
   "Dropped unknown InstructionResponse finalize_bundle" (WARN) after each finalization: a
   known harmless Beam Flink runner message, the commits do happen.
   Also ``--flink_version`` stays the SDK's default: it only names a jar to download.

@@ -141,9 +141,8 @@ class DedupOptions(PipelineOptions):
                                 "time/partition/offset order, as a replay does (event-time). "
                                 "auto (default): event-time on Prism (PrismRunner, "
                                 "DirectRunner), which shuffles into the decision; arrival "
-                                "elsewhere: the in-process runner keeps Kafka's order, and on "
-                                "portable Flink the Python source's watermark did not move in "
-                                "our trials, so held articles were never decided.")
+                                "elsewhere: the in-process runner keeps Kafka's order; on "
+                                "Flink event-time order ran once and is not tested yet.")
 
 
 def stage_settings(options: PipelineOptions) -> StageSettings:

@@ -62,6 +62,17 @@ PRISM_RUNNERS = ("PrismRunner", "DirectRunner", "SwitchingDirectRunner")
 _log = logging.getLogger(__name__)
 
 
+class _FlinkBundleOptions(PipelineOptions):
+    """Beam's Flink runner option that the Python SDK does not declare (the job server
+    does, so ``--finish_bundle_before_checkpointing`` on the command line works too);
+    declared here so that ``resolve_runner`` can set it. ``None``: not sent."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        parser.add_argument("--finish_bundle_before_checkpointing", action="store_true",
+                            default=None)
+
+
 def runner_name(options: PipelineOptions) -> str:
     """The runner's short name (``FnApiRunner`` when none is given)."""
     name = options.view_as(StandardOptions).runner
@@ -81,6 +92,13 @@ def resolve_runner(options: PipelineOptions) -> Any:
         flink = options.view_as(FlinkRunnerOptions)
         if not flink.flink_submit_uber_jar:
             flink.flink_job_server_jar = resolve_flink_job_server(flink.flink_job_server_jar)
+        # By default Beam's Flink operators finish a bundle inside the checkpoint and buffer
+        # its output until the next bundle starts, yet emit the watermark at once; the
+        # Impulse source sends the +inf watermark right away, so the buffered records then
+        # arrive behind it and the first stateful stage (StatefulDoFnRunner) drops them all
+        # as late ("StatefulParDoDropped"). Finishing bundles before the barrier emits them
+        # in order.
+        options.view_as(_FlinkBundleOptions).finish_bundle_before_checkpointing = True
         return options.view_as(StandardOptions).runner
     if name not in PRISM_RUNNERS:
         return options.view_as(StandardOptions).runner

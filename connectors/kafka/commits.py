@@ -39,10 +39,19 @@ __all__ = ["CommitWhenWritten", "due_positions"]
 def due_positions(held: Sequence[tuple[int, int]], until_micros: int,
                   ) -> tuple[int | None, list[tuple[int, int]]]:
     """``(position to commit or None, positions still held)`` from held ``(stamp in
-    micros, position)`` pairs once the watermark is at ``until_micros``."""
-    due = [position for micros, position in held if micros <= until_micros]
-    later = [(micros, position) for micros, position in held if micros > until_micros]
+    micros, position)`` pairs once the watermark is at ``until_micros``: due are the
+    stamps strictly before it (a watermark equal to a stamp still admits records stamped
+    so, such as the ones a stage holding the watermark there releases)."""
+    due = [position for micros, position in held if micros < until_micros]
+    later = [(micros, position) for micros, position in held if micros >= until_micros]
     return (max(due) if due else None), later
+
+
+def _after(micros: int) -> Timestamp:
+    """The timer time that fires once the watermark has passed ``micros``: the next
+    millisecond (runners keep timers in milliseconds: a timer one microsecond later fires
+    at the same millisecond, finds nothing due and loops)."""
+    return Timestamp(micros=(micros // 1000 + 1) * 1000)
 
 
 class _CommitFn(beam.DoFn):
@@ -68,7 +77,7 @@ class _CommitFn(beam.DoFn):
         earlier = [micros for micros, _ in held.read()]
         held.add((stamp.micros, position))
         if not earlier or stamp.micros < min(earlier):
-            commit.set(stamp)
+            commit.set(_after(stamp.micros))
 
     @on_timer(COMMIT)
     def commit_due(self, key=beam.DoFn.KeyParam,  # noqa: B008 - Beam idiom
@@ -80,7 +89,7 @@ class _CommitFn(beam.DoFn):
         for item in later:
             held.add(item)
         if later:
-            commit.set(Timestamp(micros=min(micros for micros, _ in later)))
+            commit.set(_after(min(micros for micros, _ in later)))
         if position is not None:
             self._reader.commit({tuple(key): position})
         return iter(())

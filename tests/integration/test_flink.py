@@ -107,11 +107,6 @@ def test_the_kafka_source_reads_every_record_and_commits_on_flink(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap (issue 17): on portable Flink 1.19 (Beam 2.62 job server, 2.77 SDK, "
-    "LOOPBACK) no article leaves the first stateful stage (CleanArticles): the source reads "
-    "all 13 demo records, the two parse dead letters are written, boilerplate lines "
-    "removed stays 0, with parallelism 1 or 2 and a 15 s or 40 s idle shutdown"))
 def test_run_on_flink_routes_and_commits_like_the_in_process_runner(
         broker: EmbeddedBroker, produced: dict[tuple[int, int], bytes], flink_job_server: str,
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

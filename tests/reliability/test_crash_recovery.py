@@ -39,6 +39,9 @@ from .harness import (
 
 TRIALS = 10
 PRISM_TRIALS = 6  # each Prism run also starts a job server
+# Prism streams this job at ~20 records/s here (bench/RESULTS.md): a faster feed would
+# leave the final drain hundreds of records to catch up on.
+PRISM_RATE = 15
 SEED = 20261123
 BURST_SECONDS = 2.0
 
@@ -70,10 +73,11 @@ def test_sigkill_at_random_points_loses_no_offset(broker: EmbeddedBroker, tmp_pa
     lost 367 of 823 offsets."""
     runner_args = _runner_args(runner, request)
     trials_count = TRIALS if runner == "in-process" else PRISM_TRIALS
+    rate = 40 if runner == "in-process" else PRISM_RATE
     rng = random.Random(SEED)
     topic = new_topic(broker.bootstrap_servers, f"crash-{runner}", partitions=2)
     out, group = tmp_path / "out", f"crash-recovery-{runner}"
-    producer = LiveProducer(broker.bootstrap_servers, topic, rate=40, seed=SEED, run="crash")
+    producer = LiveProducer(broker.bootstrap_servers, topic, rate=rate, seed=SEED, run="crash")
     producer.paused.set()
     producer.start()
     committed = CommittedOffsets(broker.bootstrap_servers, group, topic, 2)
@@ -121,7 +125,7 @@ def test_sigkill_at_random_points_loses_no_offset(broker: EmbeddedBroker, tmp_pa
         "files": result.files, "redelivered_copies": result.redelivered,
         "dead_letters": len(result.dead_letters), "lost": len(missing),
         "conflicting_ids": len(result.conflicting)})
-    assert len(produced) >= 300, "the producer should have kept articles flowing"
+    assert len(produced) >= 7 * rate, "the producer should have kept articles flowing"
     assert not missing, (f"{len(missing)} of {len(produced)} produced offsets are in no route "
                          f"(kills: {trials})")
     assert not result.conflicting, f"offsets under two ids: {list(result.conflicting.items())[:5]}"
