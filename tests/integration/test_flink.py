@@ -1,6 +1,6 @@
 """``newsbeam run --runner FlinkRunner`` (local Flink: Beam's job server with an embedded
-mini-cluster, the SDK worker in this process) against the embedded broker, next to the
-default in-process FnApiRunner on the same topic.
+mini-cluster, the SDK worker in this process) against the embedded broker and Apache
+Kafka, next to the default in-process FnApiRunner on the same topic.
 
 Oracles as in ``test_prism.py``: the producer's acknowledgements (librdkafka) say which
 offsets exist, a librdkafka consumer reads the group's committed offsets. Partition 0 holds
@@ -17,11 +17,8 @@ import logging
 import time
 from pathlib import Path
 
-import apache_beam as beam
 import pytest
 
-from connectors.kafka.settings import KafkaClientSettings
-from newsbeam.broker import EmbeddedBroker
 from tests.support.jvm import require_java
 from tests.support.runner_topic import (
     committed,
@@ -50,70 +47,29 @@ def flink_job_server() -> str:
     return resolve_flink_job_server()
 
 
-@pytest.fixture(scope="module")
-def produced(broker: EmbeddedBroker) -> dict[tuple[int, int], bytes]:
-    """``{(partition, offset): value}`` of every acknowledged record of ``TOPIC``."""
-    return produce_runner_topic(broker.bootstrap_servers, TOPIC)
+@pytest.fixture
+def produced(any_broker) -> dict[tuple[int, int], bytes]:
+    """``{(partition, offset): value}`` of every acknowledged record of ``TOPIC``, on each
+    broker in turn (the embedded one, then Apache Kafka)."""
+    return produce_runner_topic(any_broker.bootstrap_servers, TOPIC)
 
 
-def _run(broker: EmbeddedBroker, out: Path, group: str, *runner: str) -> None:
+def _run(broker, out: Path, group: str, *runner: str) -> None:
     run_drained(broker.bootstrap_servers, TOPIC, out, group, *runner)
 
 
-def _committed(broker: EmbeddedBroker, group: str) -> dict[int, int]:
+def _committed(broker, group: str) -> dict[int, int]:
     return committed(broker.bootstrap_servers, group, TOPIC)
-
-
-class _AppendLine(beam.DoFn):
-    """Test sink: one ``partition offset`` line per record (a file, so that it outlives
-    the pickling of the DoFn into the SDK worker)."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = str(path)
-
-    def process(self, message) -> None:
-        with open(self._path, "a", encoding="utf-8") as out:
-            out.write(f"{message.provenance.partition} {message.provenance.offset}\n")
-
-
-@pytest.mark.slow
-def test_the_kafka_source_reads_every_record_and_commits_on_flink(
-        broker: EmbeddedBroker, produced: dict[tuple[int, int], bytes], flink_job_server: str,
-        tmp_path: Path) -> None:
-    """The source alone on Flink (no stateful stage): the splittable DoFn reads every
-    acknowledged record of both partitions, and the group's committed offsets (bundle
-    finalization after a completed checkpoint) reach each partition's end."""
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    from connectors.kafka.positions import parse_start, parse_stop
-    from connectors.kafka.settings import KafkaSourceConfig
-    from connectors.kafka.source import ReadFromKafka
-    from newsbeam.runners import resolve_runner
-
-    group, lines = "flink-source", tmp_path / "read.txt"
-    config = KafkaSourceConfig(
-        client=KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers),
-        topics=(TOPIC,), group_id=group, start=parse_start("earliest"),
-        stop=parse_stop("drained:3"))
-    options = PipelineOptions([*FLINK_FLAGS, "--flink_job_server_jar", flink_job_server])
-    pipeline = beam.Pipeline(runner=resolve_runner(options), options=options)
-    _ = pipeline | ReadFromKafka(config) | beam.ParDo(_AppendLine(lines))
-    pipeline.run().wait_until_finish()
-
-    read = [tuple(map(int, line.split())) for line in lines.read_text().splitlines()]
-    assert set(read) == set(produced)
-    ends = {p: max(o for q, o in produced if q == p) + 1 for p in (0, 1)}
-    assert _committed(broker, group) == ends
 
 
 @pytest.mark.slow
 def test_run_on_flink_routes_and_commits_like_the_in_process_runner(
-        broker: EmbeddedBroker, produced: dict[tuple[int, int], bytes], flink_job_server: str,
+        any_broker, produced: dict[tuple[int, int], bytes], flink_job_server: str,
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    _run(broker, tmp_path / "fnapi", "flink-test-fnapi")
+    _run(any_broker, tmp_path / "fnapi", "flink-test-fnapi")
     started = time.monotonic()
     with caplog.at_level(logging.ERROR):
-        _run(broker, tmp_path / "flink", "flink-test-flink", *FLINK_FLAGS,
+        _run(any_broker, tmp_path / "flink", "flink-test-flink", *FLINK_FLAGS,
              "--flink_job_server_jar", flink_job_server)
     assert time.monotonic() - started < 120, "the Flink run took over two minutes"
 
@@ -136,8 +92,8 @@ def test_run_on_flink_routes_and_commits_like_the_in_process_runner(
 
     # committed = the offset after each partition's last acknowledged record
     ends = {p: max(o for q, o in produced if q == p) + 1 for p in (0, 1)}
-    assert _committed(broker, "flink-test-flink") == ends
-    assert _committed(broker, "flink-test-fnapi") == ends
+    assert _committed(any_broker, "flink-test-flink") == ends
+    assert _committed(any_broker, "flink-test-fnapi") == ends
 
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert not [e for e in errors if "finalizable" in e], errors

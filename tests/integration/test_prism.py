@@ -1,5 +1,5 @@
-"""``newsbeam run --runner PrismRunner`` against the embedded broker, next to the default
-in-process FnApiRunner on the same topic.
+"""``newsbeam run --runner PrismRunner`` against the embedded broker and Apache Kafka, next
+to the default in-process FnApiRunner on the same topic.
 
 The oracles come from outside newsbeam: the producer's acknowledgements (librdkafka,
 confluent-kafka) say which offsets exist, and a librdkafka consumer reads the group's
@@ -37,27 +37,28 @@ from tests.support.runner_topic import (
 TOPIC = "prism-articles"
 
 
-@pytest.fixture(scope="module")
-def produced(broker: EmbeddedBroker) -> dict[tuple[int, int], bytes]:
-    """``{(partition, offset): value}`` of every acknowledged record of ``TOPIC``."""
-    return produce_runner_topic(broker.bootstrap_servers, TOPIC)
+@pytest.fixture
+def produced(any_broker) -> dict[tuple[int, int], bytes]:
+    """``{(partition, offset): value}`` of every acknowledged record of ``TOPIC``, on each
+    broker in turn (the embedded one, then Apache Kafka)."""
+    return produce_runner_topic(any_broker.bootstrap_servers, TOPIC)
 
 
-def _run(broker: EmbeddedBroker, out: Path, group: str, *runner: str) -> None:
+def _run(broker, out: Path, group: str, *runner: str) -> None:
     run_drained(broker.bootstrap_servers, TOPIC, out, group, *runner)
 
 
-def _committed(broker: EmbeddedBroker, group: str) -> dict[int, int]:
+def _committed(broker, group: str) -> dict[int, int]:
     return committed(broker.bootstrap_servers, group, TOPIC)
 
 
 @pytest.mark.slow
 def test_run_on_prism_routes_and_commits_like_the_in_process_runner(
-        broker: EmbeddedBroker, produced: dict[tuple[int, int], bytes], prism_binary: str,
+        any_broker, produced: dict[tuple[int, int], bytes], prism_binary: str,
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    _run(broker, tmp_path / "fnapi", "prism-test-fnapi")
+    _run(any_broker, tmp_path / "fnapi", "prism-test-fnapi")
     with caplog.at_level(logging.ERROR):
-        _run(broker, tmp_path / "prism", "prism-test-prism", "--runner", "PrismRunner",
+        _run(any_broker, tmp_path / "prism", "prism-test-prism", "--runner", "PrismRunner",
              "--prism_location", prism_binary)
 
     on_fnapi, on_prism = route_table(tmp_path / "fnapi"), route_table(tmp_path / "prism")
@@ -80,8 +81,8 @@ def test_run_on_prism_routes_and_commits_like_the_in_process_runner(
 
     # committed = the offset after each partition's last acknowledged record
     ends = {p: max(o for q, o in produced if q == p) + 1 for p in (0, 1)}
-    assert _committed(broker, "prism-test-prism") == ends
-    assert _committed(broker, "prism-test-fnapi") == ends
+    assert _committed(any_broker, "prism-test-prism") == ends
+    assert _committed(any_broker, "prism-test-fnapi") == ends
 
     # no "Bundle is not in a finalizable state" from the SDK harness (connectors/kafka/source.py)
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
