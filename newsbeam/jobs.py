@@ -13,7 +13,7 @@ from connectors.article_files import ReadArticleFiles, expand_paths
 from connectors.kafka.options import KafkaOptions
 from newsbeam.delivery import DeliverRoutes
 from newsbeam.options import NewsbeamOptions, sink_settings, stage_settings
-from newsbeam.runners import resolve_runner
+from newsbeam.runners import resolve_runner, runner_name
 from newsbeam.summary import RunSummary, summary_from_result
 from pipeline.graph import ProcessArticles
 
@@ -80,6 +80,11 @@ def build_streaming(argv: Sequence[str]) -> beam.Pipeline:
          | "DeliverRoutes" >> _deliver(
              options, bounded=_streaming_files_bounded(messages, options)))
     consumed = getattr(source, "consumed", None)
+    if consumed is not None and runner_name(options) == "FnApiRunner":
+        raise ValueError("--commit-after sinks needs a runner that runs a Flatten of "
+                         "unbounded inputs (Prism, Flink, Dataflow); Beam's in-process "
+                         "runner never would, so nothing would be committed: leave "
+                         "--commit-after at auto (read) there")
     if consumed is not None:  # --commit-after sinks: commit once every sink wrote
         from connectors.kafka.commits import CommitWhenWritten
 
