@@ -82,7 +82,8 @@ def runner_name(options: PipelineOptions) -> str:
 def resolve_runner(options: PipelineOptions) -> Any:
     """The runner for ``options``: an instance or Beam's name for one (see the module
     doc). For Prism (``PrismRunner``, ``DirectRunner``) sets ``--prism_location``, for
-    ``FlinkRunner`` ``--flink_job_server_jar``, on ``options`` itself, so pass the same ``options`` to the pipeline."""
+    ``FlinkRunner`` ``--flink_job_server_jar``, on ``options`` itself, so pass the same
+    ``options`` to the pipeline."""
     name = runner_name(options)
     if name == "FnApiRunner":
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner

@@ -41,9 +41,8 @@ from connectors.kafka.reader import METRICS_NAMESPACE, PartitionReader
 from connectors.kafka.settings import KafkaSourceConfig
 from schemas.models import RawMessage
 
-__all__ = ["CONSUMED", "METRICS_NAMESPACE", "ReadFromKafka", "ReadPartitions", "ReadPartitionsUnbounded",
-           "source_from_options",
-           "StopAt"]
+__all__ = ["CONSUMED", "METRICS_NAMESPACE", "ReadFromKafka", "ReadPartitions",
+           "ReadPartitionsUnbounded", "source_from_options", "StopAt"]
 
 _log = logging.getLogger(__name__)
 
