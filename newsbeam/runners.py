@@ -19,8 +19,11 @@
   fails to start it falls back to the FnApiRunner when the pipeline suits it (no
   TestStream, no Pub/Sub, no processing-time timers: ours do), else to its bundle-based
   runner, whose streaming mode cannot run our splittable DoFn. newsbeam resolves the Prism
-  binary for it like for ``PrismRunner``; with neither Go nor a cached binary it leaves
-  ``--prism_location`` unset, and Beam tries to download Prism from GitHub, then falls back.
+  binary for it like for ``PrismRunner``; with neither Go nor a cached binary it tries
+  Beam's own GitHub download (what Beam's DirectRunner does first); when that fails too it
+  picks the FnApiRunner itself (where Beam would fall back to) and says so, so that the
+  runner-dependent defaults (``--commit-after``, ``--kafka-readers``, ``--dedup-order``)
+  follow the runner that really runs: Prism's would commit nothing on the FnApiRunner.
 - ``--runner FlinkRunner``: Beam's portable Flink runner (a Java job server with an embedded
   Flink mini-cluster for ``--flink_master [local]``/``[auto]``; the SDK worker runs in this
   process, ``LOOPBACK``). ``newsbeam.flink`` finds or assembles the job server with Maven
@@ -124,7 +127,28 @@ def resolve_runner(options: PipelineOptions) -> Any:
     try:
         prism.prism_location = resolve_prism(prism.prism_location)
     except PrismUnavailable as exc:
-        _log.warning("Beam's DirectRunner: no Prism binary here, so Beam tries its "
-                     "GitHub download and else falls back to the FnApiRunner",
-                     extra={"reason": str(exc)})
+        downloaded = _beams_prism_download(options)
+        if downloaded is None:
+            _log.warning("Beam's DirectRunner: no Prism here (no cached or built binary, "
+                         "and Beam's download failed), so newsbeam runs the in-process "
+                         "FnApiRunner, where Beam would fall back to, with its defaults",
+                         extra={"reason": str(exc)})
+            options.view_as(StandardOptions).runner = "FnApiRunner"
+            from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+            return FnApiRunner()
+        prism.prism_location = downloaded
     return options.view_as(StandardOptions).runner
+
+
+def _beams_prism_download(options: PipelineOptions) -> str | None:
+    """The Prism binary Beam's DirectRunner would download from GitHub (into Beam's own
+    cache), or ``None`` when that fails (no network to GitHub)."""
+    from apache_beam.runners.portability.prism_runner import PrismJobServer
+
+    server = PrismJobServer(options)
+    try:
+        return PrismJobServer.local_bin(server.path_to_binary(), PrismJobServer.BIN_CACHE)
+    except Exception as exc:  # noqa: BLE001 - Beam raises RuntimeError/OSError/ValueError
+        _log.info("Beam's Prism download failed", extra={"reason": str(exc)})
+        return None

@@ -105,7 +105,24 @@ def test_direct_runner_is_beams_and_gets_a_cached_prism(cache: Path) -> None:
     assert options.view_as(PrismRunnerOptions).prism_location == str(binary)
 
 
-def test_direct_runner_without_go_is_left_to_beam(cache: Path) -> None:
-    options = PipelineOptions(["--runner", "DirectRunner"])
-    assert resolve_runner(options) == "DirectRunner"  # no error: Beam downloads or falls back
+def test_direct_runner_without_any_prism_runs_in_process_with_its_defaults(
+        cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No Go, no cached binary, and Beam's GitHub download fails (a Beam version with no
+    release: a 404 there, a DNS error here): Beam's DirectRunner would fall back to the
+    FnApiRunner, so newsbeam picks it and the runner-dependent defaults are its own. With
+    Prism's (commit after the sinks), the FnApiRunner would never commit an offset."""
+    from apache_beam.runners.portability.prism_runner import PrismJobServer
+
+    from connectors.kafka.options import KafkaOptions
+    from newsbeam.options import stage_settings
+    from pipeline.dedup import DedupOrder
+
+    monkeypatch.setattr(PrismJobServer, "BIN_CACHE", str(cache / "beam-prism"))
+    options = PipelineOptions(["--runner", "DirectRunner", "--prism_beam_version_override",
+                               "v0.0.0-no-such-release", "--topic", "t", "--group-id", "g"])
+    assert isinstance(resolve_runner(options), FnApiRunner)
     assert options.view_as(PrismRunnerOptions).prism_location is None
+    config = options.view_as(KafkaOptions).source_config()
+    assert config.commit_after == "read"
+    assert config.one_reader is False
+    assert stage_settings(options).dedup_order is DedupOrder.ARRIVAL
