@@ -3,9 +3,9 @@
 Starts the embedded broker, publishes a realistic corpus (``bench.corpus``), then measures
 in this order, each in its own process: raw kafka-python consumption (the client's
 ceiling), the stage functions in a plain loop (the cost of the work), the streaming
-pipeline on the in-process runner and on Prism, replay on 1 and 2 workers, end-to-end
-latency at a steady offered rate, and the per-stage micro-benchmarks against their
-anchors. Figures are ratios within this run; ``bench/RESULTS.md`` gets the table and the
+pipeline on the in-process runner, on Prism and on Flink, replay on 1 and 2 workers (Dask)
+and parallelism 1 and 2 (Flink), end-to-end latency at a steady offered rate, and the
+per-stage micro-benchmarks against their anchors. Figures are ratios within this run; ``bench/RESULTS.md`` gets the table and the
 machine description.
 """
 
@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
                                            properties={"max_request_size": 16 * 1024 * 1024}),
                        topic, values)
         print(f"published {len(values)} articles (mean {size:.0f} bytes)", flush=True)
-        for kind in ("raw_consume", "plain_loop", "streaming", "streaming_prism"):
+        for kind in ("raw_consume", "plain_loop", "streaming", "streaming_prism",
+                     "streaming_flink"):
             rows[kind] = _measure(kind, bootstrap, topic, len(values))
             print(f"{kind}: {rows[kind]['rate']:.1f} records/s, peak {rows[kind]['peak_rss_mb']:.0f} MB"
                   + (f", {_duplicates(rows[kind])} duplicates" if "duplicates" in rows[kind] else ""),
@@ -198,8 +199,14 @@ def _report(rows: dict, latencies: list[dict], micro: dict, notes: list[str], re
         f"- streaming / raw consume: {_ratio(rows, 'streaming', 'raw_consume')}",
         f"- streaming on Prism / in-process: {_ratio(rows, 'streaming_prism', 'streaming')} "
         "(Prism: one source element for all partitions, dedup held for the watermark, "
-        "commits after the sinks; Flink: not measured yet)",
+        "commits after the sinks)",
+        f"- streaming on Flink / in-process: {_ratio(rows, 'streaming_flink', 'streaming')} "
+        "(embedded mini-cluster, parallelism 2, checkpoints every second, SDK worker in the "
+        "launching process; the time includes the job server's start)",
         f"- replay 2 workers / 1 worker (Dask): {_ratio(rows, 'replay_dask_2', 'replay_dask_1')} (>= 1.6)",
+        f"- replay parallelism 2 / 1 (Flink, SDK workers from Beam's worker pool): "
+        f"{_ratio(rows, 'replay_flink_2', 'replay_flink_1')} (>= 1.6)",
+        f"- replay Flink / Dask, 2 each: {_ratio(rows, 'replay_flink_2', 'replay_dask_2')}",
         f"- replay Dask 1 worker / DirectRunner: {_ratio(rows, 'replay_dask_1', 'replay_direct_1')}",
         "",
         "End-to-end latency, produce timestamp to sink file (target p99 < 2 s at 100/s):", "",

@@ -1,10 +1,13 @@
-"""Replay throughput on 1 and 2 Dask workers (and the DirectRunner), same topic, one run.
+"""Replay throughput on 1 and 2 Dask workers, Flink parallelism 1 and 2 (and the
+DirectRunner), same topic, one run.
 
 ``measure_replay(bootstrap, topic, records)`` is what ``python -m bench`` calls: it
 replays the whole topic (``--from earliest --to now``) once per worker count, each in its
-own process with a fresh ``LocalCluster`` of that many worker processes, and returns
-``{"replay_dask_1": {...}, "replay_dask_2": {...}}`` with records/s. The time is the
-pipeline's (planning and cluster start-up excluded: they do not grow with the range).
+own process: on Dask with a fresh ``LocalCluster`` of that many worker processes, on Flink
+as a bounded job on the embedded mini-cluster with that parallelism and SDK workers from
+Beam's worker pool (a process per slot); it returns ``{"replay_dask_1": {...},
+"replay_flink_2": {...}, ...}`` with records/s. The time is the pipeline's (planning
+excluded; Dask's cluster start-up excluded, Flink's job server start-up included).
 
 Standalone: ``python -m bench.bench_replay [--records 2000] [--direct]`` starts the
 embedded broker, publishes the benchmark corpus and prints the rates and the ratio.
@@ -13,17 +16,22 @@ embedded broker, publishes the benchmark corpus and prints the rates and the rat
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 
 __all__ = ["main", "measure_replay", "replay_once"]
 
 
 def replay_once(bootstrap: str, topic: str, runner: str, workers: int,
-                split_records: int) -> dict:
+                split_records: int, pool: str = "") -> dict:
     """One replay in this process; ``{"rate", "records", "seconds", ...}``."""
     from newsbeam.replay import run_replay
 
@@ -33,6 +41,12 @@ def replay_once(bootstrap: str, topic: str, runner: str, workers: int,
                 "--no-progress", "--runner", runner]
         if runner == "DaskRunner":
             argv += ["--dask-workers", str(workers)]
+        elif runner == "FlinkRunner":  # a bounded job on Flink's embedded mini-cluster
+            # SDK workers from a worker pool, one process per Flink slot: with LOOPBACK
+            # every slot shares this one Python process (and its GIL).
+            argv += ["--flink_master", "[local]", "--parallelism", str(workers),
+                     "--environment_type", "EXTERNAL", "--environment_config", pool,
+                     "--sdk_worker_parallelism", str(workers)]
         elif workers > 1:
             argv += ["--direct_num_workers", str(workers),
                      "--direct_running_mode", "multi_processing"]
@@ -43,12 +57,40 @@ def replay_once(bootstrap: str, topic: str, runner: str, workers: int,
             "routed": sum(summary.routes.values()) if summary else None}
 
 
+@contextlib.contextmanager
+def worker_pool() -> Iterator[str]:
+    """Beam's SDK worker pool (``worker_pool_main``), which starts a worker process per
+    request with ``python`` from ``PATH`` (so this interpreter's folder goes first);
+    yields its ``host:port`` for ``--environment_config``."""
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ,
+           "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ.get('PATH', '')}"}
+    pool = subprocess.Popen(
+        [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
+         "--service_port", str(port)], env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("localhost", port), 1):
+                break
+            if pool.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"Beam's worker pool did not start (exit {pool.poll()})")
+            time.sleep(0.2)
+        yield f"localhost:{port}"
+    finally:
+        os.killpg(pool.pid, signal.SIGKILL)
+        pool.wait()
+
+
 def _in_subprocess(bootstrap: str, topic: str, runner: str, workers: int,
-                   split_records: int) -> dict:
+                   split_records: int, pool: str = "") -> dict:
     completed = subprocess.run(
         [sys.executable, "-m", "bench.bench_replay", "--bootstrap-servers", bootstrap,
          "--topic", topic, "--runner", runner, "--workers", str(workers),
-         "--split-records", str(split_records), "--once"],
+         "--split-records", str(split_records), "--pool", pool, "--once"],
         capture_output=True, text=True, timeout=1800, check=False)
     if completed.returncode != 0:
         raise RuntimeError(f"replay on {runner} x{workers} failed:\n{completed.stderr[-3000:]}")
@@ -56,15 +98,22 @@ def _in_subprocess(bootstrap: str, topic: str, runner: str, workers: int,
 
 
 def measure_replay(bootstrap: str, topic: str, records: int, *, workers=(1, 2),
-                   direct: bool = False) -> dict[str, dict]:
-    """Replay the topic on Dask with each worker count (and optionally the DirectRunner).
+                   direct: bool = False, flink: bool = True) -> dict[str, dict]:
+    """Replay the topic on Dask and on Flink with each worker count / parallelism (and
+    optionally the DirectRunner).
 
     Splits are a sixteenth of the records (at least 50 offsets), so 2 workers get work
-    to share on any partition count.
+    to share on any partition count. Flink's time includes starting its job server and
+    mini-cluster (a few seconds), Dask's excludes starting the cluster.
     """
     split_records = max(50, records // 16)
     results = {f"replay_dask_{n}": _in_subprocess(bootstrap, topic, "DaskRunner", n,
                                                   split_records) for n in workers}
+    if flink:
+        with worker_pool() as pool:
+            for n in workers:
+                results[f"replay_flink_{n}"] = _in_subprocess(bootstrap, topic, "FlinkRunner",
+                                                              n, split_records, pool)
     if direct:
         results["replay_direct_1"] = _in_subprocess(bootstrap, topic, "FnApiRunner", 1,
                                                     split_records)
@@ -80,11 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runner", default="DaskRunner", help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--split-records", type=int, default=125, help=argparse.SUPPRESS)
+    parser.add_argument("--pool", default="", help=argparse.SUPPRESS)
     parser.add_argument("--once", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.once:  # the subprocess side of measure_replay
         print(json.dumps(replay_once(args.bootstrap_servers, args.topic, args.runner,
-                                     args.workers, args.split_records)))
+                                     args.workers, args.split_records, args.pool)))
         return 0
 
     from bench.corpus import make_corpus
@@ -106,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{row['splits']} splits, {row['seconds']:.1f} s)")
     one, two = rows["replay_dask_1"]["rate"], rows["replay_dask_2"]["rate"]
     print(f"ratio 2 workers / 1 worker (Dask): {two / one:.2f}")
+    print(f"ratio parallelism 2 / 1 (Flink): "
+          f"{rows['replay_flink_2']['rate'] / rows['replay_flink_1']['rate']:.2f}")
     if "replay_direct_1" in rows:
         print(f"ratio Dask 1 worker / DirectRunner: {one / rows['replay_direct_1']['rate']:.2f}")
     print(f"({time.monotonic() - started:.0f} s in all)")

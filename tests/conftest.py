@@ -44,3 +44,11 @@ def prism_binary() -> str:
     from tests.support.prism import prism_binary_or_skip
 
     return prism_binary_or_skip()
+
+
+@pytest.fixture(scope="session")
+def flink_job_server() -> str:
+    """Beam's Flink job server jar (``tests/support/flink.py``)."""
+    from tests.support.flink import flink_job_server_or_skip
+
+    return flink_job_server_or_skip()

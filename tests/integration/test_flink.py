@@ -18,8 +18,11 @@ import time
 from pathlib import Path
 
 import pytest
+from confluent_kafka import OFFSET_INVALID
 
-from tests.support.jvm import require_java
+from newsbeam.cli import main
+from tests.support.flink import FLINK_FLAGS
+from tests.support.routes import comparable_records, source_positions
 from tests.support.runner_topic import (
     committed,
     lone,
@@ -29,22 +32,6 @@ from tests.support.runner_topic import (
 )
 
 TOPIC = "flink-articles"
-# Streaming (an unbounded read runs on portable Flink only so), checkpoints every second
-# (the runner finalizes bundles, so commits offsets, when one completes), and the Impulse
-# source shut down once idle that long, so the job ends after the drained read: longer
-# than the read takes, since no checkpoint completes after it (newsbeam.flink).
-FLINK_FLAGS = ("--runner", "FlinkRunner", "--flink_master", "[local]", "--streaming",
-               "--environment_type", "LOOPBACK", "--checkpointing_interval", "1000",
-               "--shutdown_sources_after_idle_ms", "15000", "--parallelism", "2")
-
-
-@pytest.fixture(scope="session")
-def flink_job_server() -> str:
-    from newsbeam.flink import cached_job_server, resolve_flink_job_server
-
-    if cached_job_server() is None:
-        require_java()
-    return resolve_flink_job_server()
 
 
 @pytest.fixture
@@ -111,3 +98,30 @@ def test_flink_runner_gets_the_cached_job_server(flink_job_server: str) -> None:
     given = PipelineOptions(["--runner", "FlinkRunner", "--flink_job_server_jar", "/x.jar"])
     resolve_runner(given)
     assert given.view_as(FlinkRunnerOptions).flink_job_server_jar == "/x.jar"
+
+
+@pytest.mark.slow
+def test_replay_as_a_bounded_flink_job_equals_the_direct_runner_replay(
+        broker, flink_job_server: str, tmp_path: Path, capsys) -> None:
+    """``newsbeam replay --runner FlinkRunner``: the same range as a bounded (batch) job on
+    Flink, parallelism 2, writes the very records the DirectRunner replay writes (the
+    stateful stages see each key in Kafka order on both: ``pipeline.stateful_order``).
+    Batch Flink has no bundle finalization, and a replay needs none: it commits no offsets
+    (its range is planned before the job starts), so the group's offsets stay unset."""
+    topic = "flink-replay"
+    produced = produce_runner_topic(broker.bootstrap_servers, topic)
+    common = ["replay", "--bootstrap-servers", broker.bootstrap_servers, "--topic", topic,
+              "--group-id", "flink-replay", "--from", "earliest", "--to", "now",
+              "--split-records", "2", "--no-progress"]
+    assert main([*common, "--output-dir", str(tmp_path / "direct")]) == 0
+    assert main([*common, "--output-dir", str(tmp_path / "flink"), "--runner", "FlinkRunner",
+                 "--flink_master", "[local]", "--parallelism", "2",
+                 "--environment_type", "LOOPBACK", "--flink_job_server_jar",
+                 flink_job_server]) == 0
+    assert f"replayed {len(produced)} records" in capsys.readouterr().out.splitlines()[-1]
+    on_direct, on_flink = (comparable_records(tmp_path / d) for d in ("direct", "flink"))
+    assert source_positions(on_flink) == set(produced)
+    assert on_flink == on_direct, "the Flink replay differs from the DirectRunner replay"
+    assert {"duplicates", "dead_letter"} <= set(on_flink)
+    assert set(committed(broker.bootstrap_servers, "flink-replay", topic).values()) == {
+        OFFSET_INVALID}, "a replay committed offsets"

@@ -18,9 +18,7 @@ from newsbeam.cli import main
 from tests.support import REPO
 from tests.support.broker import create_topic
 from tests.support.librdkafka import produce_acked
-from tests.support.routes import read_routes, source_positions
-
-VOLATILE = ("processed_at", "failed_at")  # wall-clock stamps: differ between any two runs
+from tests.support.routes import comparable_records, source_positions
 
 
 def _seed_values() -> list[bytes]:
@@ -31,14 +29,6 @@ def _seed_values() -> list[bytes]:
     values.append(json.dumps(first | {"id": "exact-copy", "url": "https://copy.example/a"}).encode())
     values += [b"\xff not utf-8", json.dumps({"url": "https://x.example/1", "body": ""}).encode()]
     return values
-
-
-def _records(out: Path) -> dict[str, list[dict]]:
-    """Route -> records without wall-clock fields, sorted by id and provenance."""
-    routes = read_routes(out)
-    return {route: sorted(({k: v for k, v in r.items() if k not in VOLATILE} for r in records),
-                          key=lambda r: (r["id"], json.dumps(r["provenance"], default=str)))
-            for route, records in routes.items()}
 
 
 def _replay(bootstrap: str, topic: str, *args: str) -> list[str]:
@@ -96,7 +86,7 @@ def test_replay_on_direct_and_dask_runners_writes_equal_outputs_and_reruns_repla
                         "--runner", "DaskRunner", "--dask-workers", "2")) == 0
     assert f"replayed {len(acked)} records" in capsys.readouterr().out
 
-    on_direct, on_dask = _records(direct), _records(dask)
+    on_direct, on_dask = comparable_records(direct), comparable_records(dask)
     assert source_positions(on_direct) == acked, "every acknowledged offset of the range"
     assert on_dask == on_direct, "DirectRunner and DaskRunner replays differ"
     assert {"duplicates", "dead_letter"} <= set(on_direct)
@@ -113,7 +103,7 @@ def test_replay_on_direct_and_dask_runners_writes_equal_outputs_and_reruns_repla
     capsys.readouterr()
     assert sorted(p.relative_to(direct) for p in direct.rglob("*.avro")
                   if ".tmp" not in p.parts) == files
-    assert _records(direct) == on_direct
+    assert comparable_records(direct) == on_direct
 
 
 def _decisions(records: dict[str, list[dict]]) -> dict[str, tuple]:
@@ -138,7 +128,7 @@ def _exact_groups(records: dict[str, list[dict]]) -> set[frozenset[str]]:
 
 
 @pytest.mark.slow
-def test_replay_of_a_streamed_range_yields_the_streamed_records(
+def test_replay_of_a_streamed_range_yields_the_streamedcomparable_records(
         any_broker, tmp_path: Path, capsys) -> None:
     # One partition: the streaming run saw the records in offset order, and so does the
     # replay, so even order-dependent decisions (near duplicates, site chrome) must agree.
@@ -154,7 +144,7 @@ def test_replay_of_a_streamed_range_yields_the_streamed_records(
                         "--split-records", "3", "--output-dir", str(replayed))) == 0
     capsys.readouterr()
 
-    stream_records, replay_records = _records(streamed), _records(replayed)
+    stream_records, replay_records = comparable_records(streamed), comparable_records(replayed)
     assert source_positions(replay_records) == source_positions(stream_records) == acked
     assert {route: [r["id"] for r in rows] for route, rows in replay_records.items()} == \
         {route: [r["id"] for r in rows] for route, rows in stream_records.items()}

@@ -1,12 +1,14 @@
 """Crash recovery: SIGKILL the streaming pipeline at random moments while articles flow.
 
-Ten trials (seeded RNG) on one consumer group, alternating two shapes. Even trials:
+Per runner (in-process, Prism, Flink: ``TRIALS``), trials with a seeded RNG on one consumer
+group, alternating two shapes. Even trials:
 articles are published in a burst while ``newsbeam run --start committed --stop drained:1``
 starts, and the run is SIGKILLed (the whole process group: no cleanup, no finalization)
 at a random moment between start-up and a little past its normal end, so kills land
 while reading, while processing, between the offset commit and the file writes, and
 after the end. Odd trials: a streaming run (``--stop never``) while articles keep
-flowing, killed after 2-10 s. Finally one run drains the topic.
+flowing, killed after 2-10 s (8-25 s on Flink, which takes ~8 s to start reading). Finally
+one run drains the topic; its backlog and time are the figures' recovery.
 Every acknowledged offset must be in an output route or the dead-letter route; an offset
 may come out more than once (at-least-once) but only ever under the same id.
 
@@ -18,11 +20,13 @@ from __future__ import annotations
 
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from newsbeam.broker import EmbeddedBroker
+from tests.support.flink import FLINK_FLAGS
 
 from .harness import (
     CommittedOffsets,
@@ -37,43 +41,68 @@ from .harness import (
     write_figures,
 )
 
-TRIALS = 10
-PRISM_TRIALS = 6  # each Prism run also starts a job server
-# Prism streams this job at ~20 records/s here (bench/RESULTS.md): a faster feed would
-# leave the final drain hundreds of records to catch up on.
-PRISM_RATE = 15
 SEED = 20261123
 BURST_SECONDS = 2.0
 
 
+@dataclass(frozen=True)
+class Trials:
+    """How one runner is put through the kills."""
+
+    count: int
+    rate: float  # articles/s the live producer offers
+    streaming_kill: tuple[float, float]  # --stop never runs are killed this many s in
+    typical: float  # first guess at a --stop drained:1 run's length (updated by a full run)
+    drain_timeout: float
+
+
+TRIALS = {
+    "in-process": Trials(10, 40, (2.0, 10.0), 9.0, 120),
+    # each Prism run also starts a job server; Prism streams this job at ~20 records/s
+    # here (bench/RESULTS.md): a faster feed would leave the final drain hundreds of
+    # records to catch up on
+    "prism": Trials(6, 15, (2.0, 10.0), 9.0, 120),
+    # each Flink run starts its job server and mini-cluster (~8 s before the first read),
+    # and a bounded run then waits for its Impulse source's idle shutdown (FLINK_FLAGS)
+    "flink": Trials(4, 15, (8.0, 25.0), 30.0, 240),
+}
+
+
 def _final_drain(broker: EmbeddedBroker, topic: str, out: Path, group: str, log: Path,
-                 *runner: str) -> None:
+                 timeout: float, *runner: str) -> None:
     final = PipelineRun(run_args(broker.bootstrap_servers, topic, out, group,
                                  "--start", "committed", "--stop", "drained:2", *runner), log)
-    assert final.wait(timeout=120) == 0, tail(log)
+    assert final.wait(timeout=timeout) == 0, tail(log)
 
 
 def _runner_args(runner: str, request: pytest.FixtureRequest) -> tuple[str, ...]:
     if runner == "in-process":
         return ()
+    if runner == "flink":
+        return (*FLINK_FLAGS, "--flink_job_server_jar",
+                request.getfixturevalue("flink_job_server"))
     return ("--runner", "PrismRunner",
             "--prism_location", request.getfixturevalue("prism_binary"))
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(420)
-@pytest.mark.parametrize("runner", ["in-process", "prism"])
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("runner", ["in-process", "prism", "flink"])
 def test_sigkill_at_random_points_loses_no_offset(broker: EmbeddedBroker, tmp_path: Path,
                                                   runner: str,
                                                   request: pytest.FixtureRequest) -> None:
-    """On Beam's in-process runner, and on Prism (the SIGKILL takes the Prism job server
-    and the SDK worker, which runs in the newsbeam process, down together). Prism keeps
-    in-flight elements in memory, so there offsets are committed after the sinks wrote
-    (``--commit-after sinks``); committed in the reading bundle's finalization, 6 trials
-    lost 367 of 823 offsets."""
+    """On Beam's in-process runner, on Prism and on Flink (the SIGKILL takes the job
+    server, Flink's mini-cluster and the SDK worker, which runs in the newsbeam process,
+    down together). Prism keeps in-flight elements in memory, so there offsets are
+    committed after the sinks wrote (``--commit-after sinks``); committed in the reading
+    bundle's finalization, 6 trials lost 367 of 823 offsets. Flink commits offsets when a
+    checkpoint completes, after the bundles before its barrier finished (their files
+    written); the restarted job resumes from those committed offsets, as a restart from a
+    checkpoint would (with ``--flink_master [local]`` Beam 2.62's job server ignores
+    ``--savepoint_path``: docs/RELIABILITY.md)."""
     runner_args = _runner_args(runner, request)
-    trials_count = TRIALS if runner == "in-process" else PRISM_TRIALS
-    rate = 40 if runner == "in-process" else PRISM_RATE
+    plan = TRIALS[runner]
+    rate = plan.rate
     rng = random.Random(SEED)
     topic = new_topic(broker.bootstrap_servers, f"crash-{runner}", partitions=2)
     out, group = tmp_path / "out", f"crash-recovery-{runner}"
@@ -81,9 +110,9 @@ def test_sigkill_at_random_points_loses_no_offset(broker: EmbeddedBroker, tmp_pa
     producer.paused.set()
     producer.start()
     committed = CommittedOffsets(broker.bootstrap_servers, group, topic, 2)
-    trials, typical = [], 9.0
+    trials, typical = [], plan.typical
     try:
-        for trial in range(trials_count):
+        for trial in range(plan.count):
             streaming = trial % 2 == 1  # odd trials: --stop never, articles flow throughout
             before = committed.read()
             producer.paused.clear()
@@ -93,7 +122,8 @@ def test_sigkill_at_random_points_loses_no_offset(broker: EmbeddedBroker, tmp_pa
                                        "--stop", "never" if streaming else "drained:1",
                                        *runner_args),
                               tmp_path / f"run-{trial}.log")
-            kill_at = rng.uniform(2.0, 10.0) if streaming else rng.uniform(0.5, 1.15 * typical)
+            kill_at = (rng.uniform(*plan.streaming_kill) if streaming
+                       else rng.uniform(0.5, 1.15 * typical))
             while time.monotonic() - started < kill_at and run.process.poll() is None:
                 if not streaming and time.monotonic() - started > BURST_SECONDS:
                     producer.paused.set()
@@ -115,16 +145,21 @@ def test_sigkill_at_random_points_loses_no_offset(broker: EmbeddedBroker, tmp_pa
     finally:
         produced = producer.stop()
         committed.close()
-    _final_drain(broker, topic, out, group, tmp_path / "final.log", *runner_args)
+    backlog = len(produced) - len(audit(out, topic).ids_by_offset)
+    drain_started = time.monotonic()
+    _final_drain(broker, topic, out, group, tmp_path / "final.log", plan.drain_timeout,
+                 *runner_args)
+    recovery_s = time.monotonic() - drain_started
 
     result = audit(out, topic)
     missing = result.missing(produced)
     write_figures("crash_recovery" if runner == "in-process" else f"crash_recovery_{runner}", {
-        "runner": runner, "trials": trials_count, "seed": SEED, "kills": trials, "produced": len(produced),
-        "offsets_found": len(result.ids_by_offset), "records_read": result.records,
-        "files": result.files, "redelivered_copies": result.redelivered,
-        "dead_letters": len(result.dead_letters), "lost": len(missing),
-        "conflicting_ids": len(result.conflicting)})
+        "runner": runner, "trials": plan.count, "seed": SEED, "kills": trials,
+        "produced": len(produced), "offsets_found": len(result.ids_by_offset),
+        "records_read": result.records, "files": result.files,
+        "redelivered_copies": result.redelivered, "dead_letters": len(result.dead_letters),
+        "lost": len(missing), "conflicting_ids": len(result.conflicting),
+        "final_drain": {"backlog_offsets": backlog, "seconds": round(recovery_s, 1)}})
     assert len(produced) >= 7 * rate, "the producer should have kept articles flowing"
     assert not missing, (f"{len(missing)} of {len(produced)} produced offsets are in no route "
                          f"(kills: {trials})")
@@ -157,7 +192,7 @@ def test_sigkill_right_after_the_offset_commit_loses_nothing(
         run.kill()
     finally:
         committed.close()
-    _final_drain(broker, topic, out, group, tmp_path / "final.log")
+    _final_drain(broker, topic, out, group, tmp_path / "final.log", 120)
     missing = audit(out, topic).missing(produced)
     write_figures("commit_kill", {"produced": len(produced), "records_on_disk_at_commit": on_disk,
                                   "lost": len(missing)})

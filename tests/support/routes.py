@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from connectors.avro_files import list_avro_files, read_avro_records
 
-__all__ = ["read_routes", "source_positions"]
+__all__ = ["VOLATILE", "comparable_records", "read_routes", "source_positions"]
+
+VOLATILE = ("processed_at", "failed_at")  # wall-clock stamps: differ between any two runs
 
 #: routes an article is in alone; only topic-tag routes share one article
 _SOLE_ROUTES = frozenset({"untagged", "duplicates"})
@@ -19,6 +22,14 @@ def read_routes(out: Path) -> dict[str, list[dict]]:
         route = Path(path).parent.name
         routes.setdefault(route, []).extend(read_avro_records(path))
     return routes
+
+
+def comparable_records(out: Path) -> dict[str, list[dict]]:
+    """Route -> records without wall-clock fields, sorted by id and provenance: equal for
+    two runs that decided alike."""
+    return {route: sorted(({k: v for k, v in r.items() if k not in VOLATILE} for r in records),
+                          key=lambda r: (r["id"], json.dumps(r["provenance"], default=str)))
+            for route, records in read_routes(out).items()}
 
 
 def source_positions(routes: dict[str, list[dict]]) -> set[tuple[int, int]]:
