@@ -128,6 +128,17 @@ class PartitionWatch:
 
     known: frozenset[tuple[str, int]]
 
+    def __reduce__(self):
+        # Pickled with ``known`` sorted: a frozenset pickles in the order of the process's
+        # string hash seed, and Flink keys the reading SDF's state and timers by these
+        # bytes, so a job restored from a savepoint (new SDK processes) found its keys
+        # in other key groups and failed.
+        return (_partition_watch, (tuple(sorted(self.known)),))
+
+
+def _partition_watch(known: tuple[tuple[str, int], ...]) -> PartitionWatch:
+    return PartitionWatch(frozenset(known))
+
 
 class DiscoverPartitions(beam.DoFn):
     """Impulse -> a ``PartitionRange`` per selected partition, listed once, plus (when
@@ -170,6 +181,14 @@ class WatchState:
     known: frozenset[tuple[str, int]]
     reading: tuple[tuple[str, int, int], ...] = ()
     finished: bool = False
+
+    def __reduce__(self):  # the same bytes in every process: see PartitionWatch
+        return (_watch_state, (tuple(sorted(self.known)), self.reading, self.finished))
+
+
+def _watch_state(known: tuple[tuple[str, int], ...], reading: tuple[tuple[str, int, int], ...],
+                 finished: bool) -> WatchState:
+    return WatchState(frozenset(known), reading, finished)
 
 
 class WatchTracker(RestrictionTracker):
