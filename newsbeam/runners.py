@@ -50,6 +50,7 @@ from apache_beam.options.pipeline_options import (
     DebugOptions,
     FlinkRunnerOptions,
     PipelineOptions,
+    PortableOptions,
     PrismRunnerOptions,
     StandardOptions,
 )
@@ -94,7 +95,9 @@ def resolve_runner(options: PipelineOptions) -> Any:
         return FnApiRunner()
     if name == "FlinkRunner":
         flink = options.view_as(FlinkRunnerOptions)
-        if not flink.flink_submit_uber_jar:
+        # With --job_endpoint (a running job service: Flink's FlinkPortableClientEntryPoint
+        # in deploy/flink, say) Beam starts no job server, so none is needed here.
+        if not flink.flink_submit_uber_jar and not options.view_as(PortableOptions).job_endpoint:
             flink.flink_job_server_jar = resolve_flink_job_server(flink.flink_job_server_jar)
         # By default Beam's Flink operators finish a bundle inside the checkpoint and buffer
         # its output until the next bundle starts, yet emit the watermark at once; the

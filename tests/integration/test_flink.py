@@ -125,3 +125,24 @@ def test_replay_as_a_bounded_flink_job_equals_the_direct_runner_replay(
     assert {"duplicates", "dead_letter"} <= set(on_flink)
     assert set(committed(broker.bootstrap_servers, "flink-replay", topic).values()) == {
         OFFSET_INVALID}, "a replay committed offsets"
+
+
+def test_a_given_job_endpoint_needs_no_job_server_here(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """deploy/flink's launcher runs under Flink's ``FlinkPortableClientEntryPoint``, which
+    passes ``--job_endpoint``: Beam then starts no job server, and the image has no job
+    server cache and no Maven, so resolving one there would stop the job before it
+    starts. Without the endpoint the same machine gets newsbeam's "no job server" error."""
+    from apache_beam.options.pipeline_options import FlinkRunnerOptions, PipelineOptions
+
+    from newsbeam.flink import FlinkUnavailable
+    from newsbeam.runners import resolve_runner
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    options = PipelineOptions(["--runner", "FlinkRunner", "--job_endpoint", "localhost:8099"])
+    assert resolve_runner(options) == "FlinkRunner"
+    assert options.view_as(FlinkRunnerOptions).flink_job_server_jar is None
+    assert options.get_all_options()["finish_bundle_before_checkpointing"] is True
+    with pytest.raises(FlinkUnavailable):
+        resolve_runner(PipelineOptions(["--runner", "FlinkRunner"]))
