@@ -16,16 +16,11 @@ embedded broker, publishes the benchmark corpus and prints the rates and the rat
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 
 __all__ = ["main", "measure_replay", "replay_once"]
 
@@ -57,34 +52,6 @@ def replay_once(bootstrap: str, topic: str, runner: str, workers: int,
             "routed": sum(summary.routes.values()) if summary else None}
 
 
-@contextlib.contextmanager
-def worker_pool() -> Iterator[str]:
-    """Beam's SDK worker pool (``worker_pool_main``), which starts a worker process per
-    request with ``python`` from ``PATH`` (so this interpreter's folder goes first);
-    yields its ``host:port`` for ``--environment_config``."""
-    with socket.socket() as probe:
-        probe.bind(("localhost", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ,
-           "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ.get('PATH', '')}"}
-    pool = subprocess.Popen(
-        [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
-         "--service_port", str(port)], env=env, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("localhost", port), 1):
-                break
-            if pool.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"Beam's worker pool did not start (exit {pool.poll()})")
-            time.sleep(0.2)
-        yield f"localhost:{port}"
-    finally:
-        os.killpg(pool.pid, signal.SIGKILL)
-        pool.wait()
-
-
 def _in_subprocess(bootstrap: str, topic: str, runner: str, workers: int,
                    split_records: int, pool: str = "") -> dict:
     completed = subprocess.run(
@@ -110,10 +77,12 @@ def measure_replay(bootstrap: str, topic: str, records: int, *, workers=(1, 2),
     results = {f"replay_dask_{n}": _in_subprocess(bootstrap, topic, "DaskRunner", n,
                                                   split_records) for n in workers}
     if flink:
-        with worker_pool() as pool:
+        from newsbeam.worker_pool import SdkWorkerPool
+
+        with SdkWorkerPool() as pool:
             for n in workers:
                 results[f"replay_flink_{n}"] = _in_subprocess(bootstrap, topic, "FlinkRunner",
-                                                              n, split_records, pool)
+                                                              n, split_records, pool.address)
     if direct:
         results["replay_direct_1"] = _in_subprocess(bootstrap, topic, "FnApiRunner", 1,
                                                     split_records)

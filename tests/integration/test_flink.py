@@ -22,7 +22,7 @@ from confluent_kafka import OFFSET_INVALID
 
 from newsbeam.cli import main
 from tests.support.flink import FLINK_FLAGS
-from tests.support.routes import comparable_records, source_positions
+from tests.support.routes import comparable_records, decisions_by_route, source_positions
 from tests.support.runner_topic import (
     committed,
     lone,
@@ -146,3 +146,24 @@ def test_a_given_job_endpoint_needs_no_job_server_here(tmp_path: Path,
     assert options.get_all_options()["finish_bundle_before_checkpointing"] is True
     with pytest.raises(FlinkUnavailable):
         resolve_runner(PipelineOptions(["--runner", "FlinkRunner"]))
+
+
+@pytest.mark.slow
+def test_event_time_dedup_on_flink_decides_copies_as_a_replay_of_the_range_does(
+        broker, flink_job_server: str, tmp_path: Path) -> None:
+    """``--dedup-order event-time`` on Flink (the auto choice there is arrival order):
+    dedup holds each article until the watermark passes it and decides in Kafka time /
+    partition / offset order. The demo's topic, the seeds over three partitions by key;
+    the oracle is ``newsbeam replay`` of the same range (another code path, as in
+    ``test_prism.py``). Every record must also be released: a hold the watermark never
+    passed would leave articles in no route."""
+    from tests.support.runner_topic import produce_copies_topic, replay_decisions
+
+    topic = "flink-copies"
+    produce_copies_topic(broker.bootstrap_servers, topic)
+    run_drained(broker.bootstrap_servers, topic, tmp_path / "flink", "flink-copies",
+                *FLINK_FLAGS, "--flink_job_server_jar", flink_job_server,
+                "--dedup-order", "event-time")
+    on_flink = decisions_by_route(tmp_path / "flink")
+    assert on_flink == replay_decisions(broker.bootstrap_servers, topic, tmp_path / "replay")
+    assert len(on_flink["duplicates"]) == 3  # the seeds' copies, counted by hand

@@ -18,14 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from connectors.article_files import expand_paths, iter_file_values
-from connectors.kafka.settings import KafkaClientSettings
-from connectors.kafka.topics import ensure_topic
 from newsbeam.broker import EmbeddedBroker
 from newsbeam.prism import PrismUnavailable, build_prism
-from tests.support import REPO
 from tests.support.prism import require_go
-from tests.support.routes import read_routes
+from tests.support.routes import decisions_by_route
 from tests.support.runner_topic import (
     committed,
     lone,
@@ -123,18 +119,6 @@ def test_prism_runs_after_a_pipeline_on_beams_default_runner_in_the_same_process
                     equal_to([30, 40]))
 
 
-def _decided(out: Path) -> dict[str, dict[str, str | None]]:
-    """Per route (dead letters by source offset): article id -> the id it duplicates."""
-    table: dict[str, dict] = {}
-    for route, records in read_routes(out).items():
-        if route == "dead_letter":
-            table[route] = {(r["provenance"]["partition"], r["provenance"]["offset"]): None
-                            for r in records}
-        else:
-            table[route] = {r["id"]: r["duplicate_of"] for r in records}
-    return table
-
-
 @pytest.mark.slow
 def test_prism_decides_copies_across_partitions_as_a_replay_of_the_range_does(
         broker: EmbeddedBroker, prism_binary: str, tmp_path: Path) -> None:
@@ -145,24 +129,16 @@ def test_prism_decides_copies_across_partitions_as_a_replay_of_the_range_does(
     oracle is ``newsbeam replay`` of the same range: a bounded job that splits dedup by
     story and decides in replay order (Kafka time, partition, offset), another code path.
     """
-    from connectors.kafka.topics import message_key
     from newsbeam.cli import main
-    from tests.support.librdkafka import produce_acked
+    from tests.support.runner_topic import produce_copies_topic, replay_decisions
 
     topic = "prism-copies"
-    ensure_topic(KafkaClientSettings(bootstrap_servers=broker.bootstrap_servers), topic, 3)
-    values = [value for path in expand_paths([str(REPO / "seeds")])
-              for _, value in iter_file_values(path)]
-    acked = produce_acked(broker.bootstrap_servers, topic, values, key=message_key)
-    assert len({p for p, _ in acked}) > 1
-    streamed, replayed = tmp_path / "prism", tmp_path / "replay"
+    produce_copies_topic(broker.bootstrap_servers, topic)
+    streamed = tmp_path / "prism"
     assert main(["run", "--bootstrap-servers", broker.bootstrap_servers, "--topic", topic,
                  "--group-id", "prism-copies", "--start", "earliest", "--stop", "drained:3",
                  "--output-dir", str(streamed), "--runner", "PrismRunner",
                  "--prism_location", prism_binary]) == 0
-    assert main(["replay", "--bootstrap-servers", broker.bootstrap_servers, "--topic", topic,
-                 "--no-progress", "--from", "earliest", "--to", "now",
-                 "--output-dir", str(replayed)]) == 0
-    on_prism, on_replay = _decided(streamed), _decided(replayed)
-    assert on_prism == on_replay
+    on_prism = decisions_by_route(streamed)
+    assert on_prism == replay_decisions(broker.bootstrap_servers, topic, tmp_path / "replay")
     assert len(on_prism["duplicates"]) == 3  # the seeds' copies, counted by hand

@@ -19,6 +19,7 @@ matters most, deterministically: the instant the group's committed offset moves.
 from __future__ import annotations
 
 import random
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from newsbeam.broker import EmbeddedBroker
+from newsbeam.worker_pool import SdkWorkerPool
 from tests.support.flink import FLINK_FLAGS
 
 from .harness import (
@@ -42,6 +44,7 @@ from .harness import (
 )
 
 SEED = 20261123
+PRISM_WORKER_RATE = 15
 BURST_SECONDS = 2.0
 
 
@@ -200,3 +203,61 @@ def test_sigkill_right_after_the_offset_commit_loses_nothing(
         f"{len(missing)} of {len(produced)} offsets lost: they were committed while only "
         f"{on_disk} records were on disk, and the run was killed before writing them")
 
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+def test_sigkill_of_the_sdk_worker_on_prism_fails_the_job_and_loses_nothing(
+        broker: EmbeddedBroker, tmp_path: Path, prism_binary: str) -> None:
+    """The SDK worker apart from the job: Prism's Python workers come from Beam's worker
+    pool (``--environment_type EXTERNAL``), a process group of its own, SIGKILLed while
+    articles flow and the job runs. Prism does not retry a bundle whose worker is gone:
+    the job fails, and ``newsbeam run`` must end with a non-zero exit and say so (not
+    hang). The pool restarts, the run restarts from the committed offsets; a final run
+    drains. Every acknowledged offset must be in a route, under one id."""
+    rng = random.Random(SEED + 1)
+    topic = new_topic(broker.bootstrap_servers, "worker-kill", partitions=2)
+    out, group = tmp_path / "out", "worker-kill"
+    producer = LiveProducer(broker.bootstrap_servers, topic, rate=PRISM_WORKER_RATE,
+                            seed=SEED + 1, run="worker-kill").start()
+    kills = []
+    with SdkWorkerPool(tmp_path / "pool.log") as pool:
+        runner = ("--runner", "PrismRunner", "--prism_location", prism_binary,
+                  "--environment_type", "EXTERNAL", "--environment_config", pool.address)
+        try:
+            for trial in range(3):
+                run = PipelineRun(run_args(broker.bootstrap_servers, topic, out, group,
+                                           "--start", "committed", "--stop", "never", *runner),
+                                  tmp_path / f"run-{trial}.log")
+                kill_at = rng.uniform(6.0, 15.0)
+                time.sleep(kill_at)
+                assert run.process.poll() is None, tail(run.log)
+                on_disk = audit(out, topic).records
+                pool.kill()
+                killed = time.monotonic()
+                try:
+                    code = run.process.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    run.kill()
+                    raise AssertionError("newsbeam run hung after its SDK worker died:\n"
+                                         + tail(run.log)) from None
+                failed_after = time.monotonic() - killed
+                run.kill()
+                assert code != 0
+                assert "SDK worker disconnected" in run.log.read_text(errors="replace")
+                kills.append({"trial": trial, "kill_at_s": round(kill_at, 1),
+                              "records_on_disk": on_disk, "exit": code,
+                              "job_failed_after_s": round(failed_after, 1)})
+                pool.start()
+        finally:
+            produced = producer.stop()
+        _final_drain(broker, topic, out, group, tmp_path / "final.log", 120, *runner)
+    result = audit(out, topic)
+    missing = result.missing(produced)
+    write_figures("sdk_worker_kill_prism", {
+        "trials": len(kills), "kills": kills, "produced": len(produced),
+        "offsets_found": len(result.ids_by_offset), "redelivered_copies": result.redelivered,
+        "lost": len(missing), "conflicting_ids": len(result.conflicting)})
+    assert not missing, f"{len(missing)} of {len(produced)} produced offsets are in no route"
+    assert not result.conflicting
+    assert set(result.ids_by_offset) == produced

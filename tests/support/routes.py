@@ -7,7 +7,8 @@ from pathlib import Path
 
 from connectors.avro_files import list_avro_files, read_avro_records
 
-__all__ = ["VOLATILE", "comparable_records", "read_routes", "source_positions"]
+__all__ = ["VOLATILE", "comparable_records", "decisions_by_route", "read_routes",
+           "source_positions"]
 
 VOLATILE = ("processed_at", "failed_at")  # wall-clock stamps: differ between any two runs
 
@@ -30,6 +31,18 @@ def comparable_records(out: Path) -> dict[str, list[dict]]:
     return {route: sorted(({k: v for k, v in r.items() if k not in VOLATILE} for r in records),
                           key=lambda r: (r["id"], json.dumps(r["provenance"], default=str)))
             for route, records in read_routes(out).items()}
+
+
+def decisions_by_route(out: Path) -> dict[str, dict]:
+    """Per route (dead letters by source offset): article id -> the id it duplicates."""
+    table: dict[str, dict] = {}
+    for route, records in read_routes(out).items():
+        if route == "dead_letter":
+            table[route] = {(r["provenance"]["partition"], r["provenance"]["offset"]): None
+                            for r in records}
+        else:
+            table[route] = {r["id"]: r["duplicate_of"] for r in records}
+    return table
 
 
 def source_positions(routes: dict[str, list[dict]]) -> set[tuple[int, int]]:

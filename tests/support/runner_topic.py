@@ -25,15 +25,21 @@ from tests.support import REPO
 from tests.support.routes import read_routes
 from tests.support.stories import prose
 
-__all__ = ["committed", "lone", "produce_runner_topic", "route_table", "run_drained"]
+__all__ = ["committed", "lone", "produce_runner_topic", "route_table", "run_drained", "seed_values",
+           "produce_copies_topic", "replay_decisions"]
+
+
+def seed_values() -> list[bytes]:
+    """The values of every article file in ``seeds/``, in file order."""
+    return [value for path in expand_paths([str(REPO / "seeds")])
+            for _, value in iter_file_values(path)]
 
 
 def produce_runner_topic(bootstrap: str, topic: str) -> dict[tuple[int, int], bytes]:
     """Create and fill ``topic``; ``{(partition, offset): value}`` of every acknowledged
     record."""
     ensure_topic(KafkaClientSettings(bootstrap_servers=bootstrap), topic, 2)
-    seeds = [value for path in expand_paths([str(REPO / "seeds")])
-             for _, value in iter_file_values(path)]
+    seeds = seed_values()
     others = [b"\xff not utf-8", json.dumps({"url": "https://x.example/1", "body": ""}).encode()]
     others += [json.dumps({"id": f"unrelated-{i}", "url": f"https://other.example/{i}",
                            "title": f"Unrelated {i}", "body": prose(1000 + i)}).encode()
@@ -102,3 +108,24 @@ def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
     finally:
         peer.close()
     return {tp.partition: tp.offset for tp in found}
+
+
+def produce_copies_topic(bootstrap: str, topic: str) -> None:
+    """The demo's topic: the seeds over three partitions by key, so copies of a story sit
+    in different partitions."""
+    from connectors.kafka.topics import message_key
+    from tests.support.librdkafka import produce_acked
+
+    ensure_topic(KafkaClientSettings(bootstrap_servers=bootstrap), topic, 3)
+    acked = produce_acked(bootstrap, topic, seed_values(), key=message_key)
+    assert len({p for p, _ in acked}) > 1
+
+
+def replay_decisions(bootstrap: str, topic: str, out: Path) -> dict[str, dict]:
+    """``newsbeam replay`` of the whole topic into ``out``; its ``decisions_by_route``."""
+    from newsbeam.cli import main
+    from tests.support.routes import decisions_by_route
+
+    assert main(["replay", "--bootstrap-servers", bootstrap, "--topic", topic, "--no-progress",
+                 "--from", "earliest", "--to", "now", "--output-dir", str(out)]) == 0
+    return decisions_by_route(out)
