@@ -54,6 +54,8 @@ from apache_beam.options.pipeline_options import (
     PrismRunnerOptions,
     StandardOptions,
 )
+from apache_beam.runners.portability.flink_runner import FlinkRunner
+from apache_beam.runners.runner import PipelineState
 
 from newsbeam.flink import resolve_flink_job_server
 from newsbeam.prism import PrismUnavailable, resolve_prism
@@ -75,6 +77,32 @@ class _FlinkBundleOptions(PipelineOptions):
     def _add_argparse_args(cls, parser) -> None:
         parser.add_argument("--finish_bundle_before_checkpointing", action="store_true",
                             default=None)
+
+
+class _FlinkRunner(FlinkRunner):
+    """Beam's ``FlinkRunner``, whose job server (a JVM with a Flink mini-cluster, ~0.5 GB)
+    stops once its job has finished. Beam stops it only at process exit, so a process
+    that runs several jobs (a test suite, a backfill loop) kept one per job running."""
+
+    def run_pipeline(self, pipeline, options):
+        self._server = None
+        result = super().run_pipeline(pipeline, options)
+        wait = result.wait_until_finish
+
+        def wait_then_stop_the_job_server(duration=None):
+            state = wait(duration)
+            if PipelineState.is_terminal(result.state) and self._server is not None:
+                result.metrics()  # fetched (and kept by the result) while the server is up
+                self._server.stop()
+                self._server = None
+            return state
+
+        result.wait_until_finish = wait_then_stop_the_job_server
+        return result
+
+    def default_job_server(self, options):
+        self._server = super().default_job_server(options)
+        return self._server
 
 
 def runner_name(options: PipelineOptions) -> str:
@@ -106,7 +134,7 @@ def resolve_runner(options: PipelineOptions) -> Any:
         # as late ("StatefulParDoDropped"). Finishing bundles before the barrier emits them
         # in order.
         options.view_as(_FlinkBundleOptions).finish_bundle_before_checkpointing = True
-        return options.view_as(StandardOptions).runner
+        return _FlinkRunner()
     if name not in PRISM_RUNNERS:
         return options.view_as(StandardOptions).runner
     # Beam keeps one Prism job server per process, made with the options of the first job

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from apache_beam.runners.portability.flink_runner import FlinkRunner
 from confluent_kafka import OFFSET_INVALID
 
 from newsbeam.cli import main
@@ -84,6 +85,15 @@ def test_run_on_flink_routes_and_commits_like_the_in_process_runner(
 
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert not [e for e in errors if "finalizable" in e], errors
+    # each finished job's job server (a JVM) is gone, not kept until this process exits
+    assert not _job_servers_of_this_process()
+
+
+def _job_servers_of_this_process() -> list[str]:
+    import psutil
+
+    return [" ".join(child.cmdline()) for child in psutil.Process().children(recursive=True)
+            if any("job-server" in part for part in child.cmdline())]
 
 
 def test_flink_runner_gets_the_cached_job_server(flink_job_server: str) -> None:
@@ -93,7 +103,7 @@ def test_flink_runner_gets_the_cached_job_server(flink_job_server: str) -> None:
     from newsbeam.runners import resolve_runner
 
     options = PipelineOptions(["--runner", "FlinkRunner"])
-    assert resolve_runner(options) == "FlinkRunner"
+    assert isinstance(resolve_runner(options), FlinkRunner)
     assert options.view_as(FlinkRunnerOptions).flink_job_server_jar == flink_job_server
     given = PipelineOptions(["--runner", "FlinkRunner", "--flink_job_server_jar", "/x.jar"])
     resolve_runner(given)
@@ -141,7 +151,7 @@ def test_a_given_job_endpoint_needs_no_job_server_here(tmp_path: Path,
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setenv("PATH", str(tmp_path))
     options = PipelineOptions(["--runner", "FlinkRunner", "--job_endpoint", "localhost:8099"])
-    assert resolve_runner(options) == "FlinkRunner"
+    assert isinstance(resolve_runner(options), FlinkRunner)
     assert options.view_as(FlinkRunnerOptions).flink_job_server_jar is None
     assert options.get_all_options()["finish_bundle_before_checkpointing"] is True
     with pytest.raises(FlinkUnavailable):
