@@ -30,7 +30,10 @@
   (Beam's Flink 1.19 runner 2.62.0: no newer one is served; see that module) and sets
   ``--flink_job_server_jar``, so Beam never tries its own download; without Maven and
   without a cached one that is a ``ValueError`` saying how to get one. Not with
-  ``--flink_submit_uber_jar`` (a remote cluster). ``newsbeam run`` on it wants
+  ``--flink_submit_uber_jar`` (a remote cluster) nor ``--job_endpoint`` (a running job
+  service, as in deploy/flink). The job server stops when its job has finished (Beam
+  keeps it until the process exits). ``--flink_master HOST:PORT`` submits to a cluster
+  (``newsbeam.flink_cluster`` starts a local one). ``newsbeam run`` on it wants
   ``--streaming --checkpointing_interval MS`` (offsets are committed when a checkpoint
   completes) and, for a bounded ``--stop``, ``--shutdown_sources_after_idle_ms MS`` longer
   than the read takes (else the job never ends; ``newsbeam.flink`` says why).
