@@ -139,17 +139,21 @@ class FlinkSessionCluster:
         log = (self.home / f"{name}.log").open("ab")
         self.processes[name] = subprocess.Popen(
             ["java", "-Xmx512m" if role == "jobmanager" else "-Xmx640m", "-cp", self._classpath,
-             _ENTRY[role], "--configDir", str(self.home / "conf")],
+             _ENTRY[role], "--configDir", str(self.home / "conf"),
+             # the JobManager lists a TaskManager under this id (REST /taskmanagers)
+             *(["-D", f"taskmanager.resource-id={name}"] if role == "taskmanager" else [])],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         return name
 
     def start_taskmanager(self) -> str:
-        """Start a TaskManager and wait until the JobManager counts it; its name."""
-        registered = self._registered()
+        """Start a TaskManager and wait until the JobManager lists it; its name.
+
+        Waits for this TaskManager's own resource id, not for a count: after a kill the
+        JobManager still counts the dead one until its heartbeat times out."""
         name = self._spawn("taskmanager")
         deadline = time.monotonic() + self._timeout
-        while self._registered() <= registered:
+        while name not in self._registered():
             process = self.processes[name]
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"Flink {name} did not register (exit {process.poll()}); "
@@ -158,14 +162,15 @@ class FlinkSessionCluster:
         _log.info("flink taskmanager up", extra={"name": name, "master": self.master})
         return name
 
-    def _registered(self) -> int:
+    def _registered(self) -> set[str]:
+        """The resource ids of the TaskManagers the JobManager lists."""
         try:
-            return int(self.rest("/overview")["taskmanagers"])
+            return {tm["id"] for tm in self.rest("/taskmanagers")["taskmanagers"]}
         except (OSError, ValueError, KeyError):
             if self.processes.get("jobmanager-1") and self.processes["jobmanager-1"].poll() is not None:
                 raise RuntimeError(f"the Flink JobManager exited; log: "
                                    f"{self.home / 'jobmanager-1.log'}") from None
-            return 0
+            return set()
 
     def kill(self, name: str) -> None:
         """SIGKILL one of ``processes`` (a TaskManager, say): no shutdown, no cleanup."""

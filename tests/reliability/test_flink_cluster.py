@@ -71,7 +71,8 @@ def test_flink_cluster_restores_state_from_a_checkpoint_and_from_a_savepoint(
     out, group = tmp_path / "out", "flink-cluster"
     originals = [article_value(rng, i, "original") for i in range(2)]
     original_offsets = publish(bootstrap, topic, originals)
-    producer = LiveProducer(bootstrap, topic, rate=15, seed=SEED, run="flink-cluster").start()
+    # its own seed: with the originals' seed its first articles would be near-copies of them
+    producer = LiveProducer(bootstrap, topic, rate=15, seed=SEED + 1, run="flink-cluster").start()
     figures: dict = {"checkpoint_interval_ms": 1000, "parallelism": 2}
     with FlinkSessionCluster(tmp_path / "flink", job_server_jar=flink_job_server) as cluster:
         flags = ("--runner", "FlinkRunner", "--flink_master", cluster.master, "--streaming",
