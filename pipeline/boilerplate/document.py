@@ -82,7 +82,8 @@ def extract_content(body: str | None, html: str | None, url: str | None = None, 
         html = _CONTROL_CHARS.sub("", html)
         page = extract_html(html, url=url, metadata=metadata)
         if page.text.strip():
-            return Content(text=page.text, mode="extracted", page=page)
+            return Content(text=page.text, mode="text" if page.whole_page else "extracted",
+                           page=page)
         if body and body.strip():
             return Content(text=body, mode="text", page=page)
         # No main content found: let the line classifier read the whole page.

@@ -7,7 +7,9 @@ called from a DoFn's ``setup()`` (never at import) and fails loudly on a bad reg
 
 from __future__ import annotations
 
+import bisect
 import re
+import re._parser as sre_parse  # the stdlib's regex parser (sre_parse before 3.11)
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -25,11 +27,12 @@ class Rules:
 
     chrome: tuple[tuple[str, re.Pattern[str]], ...]
     chrome_any: re.Pattern[str]
+    chrome_by_length: tuple[tuple[int, ...], tuple[re.Pattern[str], ...]]
     chrome_groups: dict[str, str]
     source_prefix: re.Pattern[str]
     teaser: re.Pattern[str]
     caption_credit: re.Pattern[str]
-    related_heading: tuple[re.Pattern[str], ...]
+    related_heading: re.Pattern[str]  # one alternation of the file's patterns
     stoplists: dict[str, frozenset[str]]
     stop_index: dict[str, tuple[str, ...]]
 
@@ -37,14 +40,18 @@ class Rules:
         """The reason a normalised line is known chrome, or None.
 
         One combined regex (an alternation in file order) instead of one match per
-        pattern: the first pattern that matches the whole line names the reason.
+        pattern: the first pattern that matches the whole line names the reason. The
+        alternation holds only the patterns that can match a line this long (a pattern's
+        longest match is known from its syntax): most patterns are for short lines, and
+        trying them on every paragraph of prose cost more than all other rules together.
         """
-        match = self.chrome_any.fullmatch(line)
+        limits, combined = self.chrome_by_length
+        match = combined[bisect.bisect_left(limits, len(line))].fullmatch(line)
         return self.chrome_groups[match.lastgroup] if match and match.lastgroup else None
 
     def is_related_heading(self, line: str) -> bool:
         text = line.rstrip(" :>»›").strip()
-        return any(p.fullmatch(text) for p in self.related_heading)
+        return self.related_heading.fullmatch(text) is not None
 
     def has_caption_credit(self, line: str) -> bool:
         return self.caption_credit.search(line) is not None
@@ -55,6 +62,18 @@ def _compile(expr: str, where: str) -> re.Pattern[str]:
         return re.compile(expr, re.IGNORECASE | re.UNICODE)
     except re.error as exc:
         raise ValueError(f"patterns.yaml: bad regex in {where}: {expr!r}: {exc}") from exc
+
+
+def _longest_match(pattern: re.Pattern[str]) -> int | None:
+    """The most characters ``pattern`` can match, None if unbounded (``.*``, ``+``)."""
+    longest = sre_parse.parse(pattern.pattern, pattern.flags).getwidth()[1]
+    return None if longest >= sre_parse.MAXREPEAT else longest
+
+
+def _combine(chrome: tuple[tuple[str, re.Pattern[str]], ...], indexes) -> re.Pattern[str]:
+    """One alternation of the ``indexes``' patterns, each in group ``c<index>``."""
+    alternation = "|".join(f"(?P<c{i}>{chrome[i][1].pattern})" for i in indexes)
+    return _compile(alternation or "(?!)", "chrome (combined)")
 
 
 @lru_cache(maxsize=1)
@@ -70,15 +89,24 @@ def load_rules() -> Rules:
         for reason, exprs in raw["chrome"].items() for expr in exprs
     )
     chrome_groups = {f"c{i}": reason for i, (reason, _) in enumerate(chrome)}
-    chrome_any = _compile("|".join(f"(?P<c{i}>{p.pattern})" for i, (_, p) in enumerate(chrome)),
-                          "chrome (combined)")
+    chrome_any = _combine(chrome, range(len(chrome)))
+    longest = [_longest_match(p) for _, p in chrome]
+    limits = tuple(sorted({w for w in longest if w is not None}))
+    # combined[k] serves lines of length up to limits[k] (and the last, longer lines):
+    # the patterns whose longest match is at least that long, in file order
+    combined = tuple(_combine(chrome, [i for i, w in enumerate(longest)
+                                       if w is None or w >= limit]) for limit in limits)
+    combined += (_combine(chrome, [i for i, w in enumerate(longest) if w is None]),)
     prefixes = "|".join(re.escape(p) for p in raw["source_prefix"])
     source_prefix = _compile(rf"^\s*(?:{prefixes})\s*:\s*(.*)$", "source_prefix")
     teasers = "|".join(f"(?:{p})" for p in raw["teaser_prefix"])
     teaser = _compile(rf"^(?:{teasers})\s*[:>»›|]\s*\S.{{0,250}}$", "teaser_prefix")
     caption_credit = _compile("|".join(f"(?:{e})" for e in raw["caption_credit"]),
                               "caption_credit")
-    related = tuple(_compile(e, "related_heading") for e in raw["related_heading"])
+    for expr in raw["related_heading"]:
+        _compile(expr, "related_heading")  # each checked alone, for a clear error
+    related = _compile("|".join(f"(?:{e})" for e in raw["related_heading"]) or "(?!)",
+                       "related_heading")
 
     stoplists: dict[str, frozenset[str]] = {}
     for entry in root.joinpath("stoplists").iterdir():
@@ -92,7 +120,8 @@ def load_rules() -> Rules:
     for lang, words in sorted(stoplists.items()):
         for word in words:
             index.setdefault(word, []).append(lang)
-    return Rules(chrome=chrome, chrome_any=chrome_any, chrome_groups=chrome_groups,
+    return Rules(chrome=chrome, chrome_any=chrome_any,
+                 chrome_by_length=(limits, combined), chrome_groups=chrome_groups,
                  source_prefix=source_prefix, teaser=teaser,
                  caption_credit=caption_credit,
                  related_heading=related, stoplists=stoplists,

@@ -25,6 +25,7 @@ from pipeline.boilerplate.features import (
     choose_stoplist,
     line_features,
     normalise_line,
+    words,
 )
 from pipeline.boilerplate.harvest import clean_caption, source_url_of
 from pipeline.boilerplate.rules import Rules, load_rules
@@ -309,8 +310,10 @@ def _classify(text: str, title: str | None, site_chrome: Collection[int], rules:
               mode: Mode) -> TextCleaning:
     """``clean_text``'s three passes, learned chrome taken as given."""
     lines = [n for n in (normalise_line(raw) for raw in text.splitlines()) if n]
-    stoplist = choose_stoplist(lines, rules)
-    feats = [line_features(line, stoplist) for line in lines]
+    tokens = [words(line) for line in lines]
+    stoplist = choose_stoplist(tokens, rules)
+    feats = [line_features(line, stoplist, toks, date_max_chars=LIMITS.dateline_max_chars)
+             for line, toks in zip(lines, tokens, strict=True)]
     good = [is_good(f, mode) for f in feats]
     reasons: list[str | None] = [None] * len(lines)
     scan = _Scan(rules=rules, site_chrome=site_chrome,
