@@ -140,10 +140,14 @@ def partition_links(buckets: Mapping[BucketKey, Sequence[tuple[Member, int]]],
 
 
 class _Pairs:
-    """Member table (one row per article id) and the candidate pairs of many buckets."""
+    """Member table (one row per distinct member) and the candidate pairs of many buckets.
+
+    A row is a member, not an id: an id can come back with another text once its first
+    article has expired (the index then decides it afresh), and that text must be
+    verified as itself, not as the first one (a property test found it)."""
 
     def __init__(self, label_of=lambda member: 0) -> None:
-        self.rows: dict[str, int] = {}
+        self.rows: dict[Member, int] = {}
         self.members: list[Member] = []
         self._labels: list[int] = []
         self._label_of = label_of
@@ -152,9 +156,9 @@ class _Pairs:
         self._pairs: list[tuple[int, int, int]] = []  # two-member buckets, the usual case
 
     def row(self, member: Member) -> int:
-        row = self.rows.get(member[0])
+        row = self.rows.get(member)
         if row is None:
-            row = self.rows[member[0]] = len(self.members)
+            row = self.rows[member] = len(self.members)
             self.members.append(member)
             self._labels.append(self._label_of(member))
         return row
