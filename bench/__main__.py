@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         "cleaning (vs trafilatura, jusText)": _micro("bench_clean", []),
         "dedup (vs datasketch MinHashLSH)": _micro("bench_dedup", ["--docs", "5000"]),
         "language + tagging (vs regex per term)": _micro("bench_tagging", []),
+        "quality: dev vs held-out folds vs anchors": _micro("quality", []),
     }
     report = _report(rows, latencies, micro, notes, len(values), size, time.monotonic() - started)
     RESULTS.write_text(report, encoding="utf-8")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from pipeline.taxonomy.matcher import Entry, Hit, TermMatcher
@@ -55,6 +56,33 @@ def _entries(lang: LanguageTerms) -> list[Entry]:
     for tag, terms in lang.tags.items():
         out += [Entry(t, tag, w, "anchor") for t, w in terms.terms.items()]
         out += [Entry(t, tag, w, "context") for t, w in terms.context.items()]
+    if lang.language in _UNACCENTED_TOO:
+        out += _unaccented(out)
+    return out
+
+
+# Languages often typed without their diacritics (Vietnamese in chat, comments and some
+# feeds: "gia xang dau" for "giá xăng dầu").
+_UNACCENTED_TOO = frozenset({"vi"})
+
+
+def _strip_accents(term: str) -> str:
+    decomposed = unicodedata.normalize("NFD", term.replace("đ", "d").replace("Đ", "D"))
+    return unicodedata.normalize("NFC", "".join(
+        c for c in decomposed if not unicodedata.combining(c)))
+
+
+def _unaccented(entries: list[Entry]) -> list[Entry]:
+    """Each phrase of two or more syllables also spelled without diacritics. Single
+    syllables stay accented only: bare, they collide ("dau" is dầu oil, đầu head, đau
+    pain); a phrase rarely does. Unaccented spellings never match accented text, so no
+    evidence counts twice."""
+    known = {e.term for e in entries}
+    out = []
+    for e in entries:
+        plain = _strip_accents(e.term)
+        if " " in e.term.strip("*") and plain != e.term and plain not in known:
+            out.append(Entry(plain, e.tag, e.weight, e.kind))
     return out
 
 

@@ -285,3 +285,21 @@ def test_work_is_bounded_on_machine_made_bodies(tagger: TopicTagger, body: str) 
         tagger.tag("", body, language)
     assert time.perf_counter() - start < 5.0
     assert "energy" not in tags(tagger, "oil " * 250_000, "en")  # one word is not a topic
+
+
+def test_vietnamese_typed_without_diacritics_is_tagged_by_its_phrases() -> None:
+    tagger = TopicTagger()
+    accented = ("Giá xăng dầu tăng mạnh", "Giá xăng RON 95 tăng 500 đồng mỗi lít. Giá dầu thô "
+                "thế giới tăng, Bộ Công Thương cho biết nguồn cung xăng dầu vẫn đảm bảo.")
+    plain = ("Gia xang dau tang manh", "Gia xang RON 95 tang 500 dong moi lit. Gia dau tho "
+             "the gioi tang, Bo Cong Thuong cho biet nguon cung xang dau van dam bao.")
+    [tag] = tagger.tag(*plain, "vi")
+    assert tag.tag == "energy"
+    assert {e.term for e in tag.evidence} >= {"gia xang", "xang dau", "gia dau"}
+    # with their diacritics, only the accented spellings are evidence: none counts twice
+    evidence = {e.term for e in tagger.score(*accented, "vi")["energy"].evidence}
+    assert {"giá xăng", "xăng dầu", "giá dầu"} <= evidence
+    assert not evidence & {"gia xang", "xang dau", "gia dau", "dau tho"}
+    # single syllables stay accented only: "dau" is oil, head or pain
+    assert tagger.tag("Dau dau ca ngay", "Toi bi dau dau va dau bung ca ngay hom qua, "
+                      "phai nghi lam o nha va uong thuoc.", "vi") == []
