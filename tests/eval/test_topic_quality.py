@@ -75,6 +75,6 @@ def test_held_out_folds_stay_above_the_keyword_list_anchor() -> None:
     rows = {line.split()[0]: [float(x) for x in line.split()[1:]]
             for line in tagging(DEV)[2:2 + len(TAGS) + 1]}
     assert set(rows) == {*TAGS, "macro"}
-    for tag, (dev, held, keyword) in rows.items():
+    for tag, (_dev, held, keyword) in rows.items():
         assert held >= 0.85, (tag, held)
         assert held > keyword, (tag, held, keyword)
