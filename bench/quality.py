@@ -40,7 +40,13 @@ def _f1(tp: int, fp: int, fn: int) -> float:
 
 
 def tagging(path: Path) -> list[str]:
-    from bench.topic_evaluation import Counts, evaluate, load_items, score_items, tune_thresholds
+    from bench.topic_evaluation import (
+        cross_validate,
+        cross_validate_by,
+        evaluate,
+        load_items,
+        score_items,
+    )
     from pipeline.language import LanguageDetector
     from pipeline.taxonomy import TopicTagger
 
@@ -50,32 +56,20 @@ def tagging(path: Path) -> list[str]:
     shipped = {t: s.threshold for t, s in tagger.taxonomy.tags.items()}
     dev = evaluate(items, scores, shipped)["all"]
     keyword = evaluate(items, scores, {tag: 1e-9 for tag in TAGS})["all"]
-    shuffled = items[:]
-    random.Random(SEED).shuffle(shuffled)
-    folds: dict[tuple[str, str], Counts] = {}
-    for fold in range(FOLDS):
-        held = shuffled[fold::FOLDS]
-        held_ids = {i.id for i in held}
-        thresholds = tune_thresholds([i for i in shuffled if i.id not in held_ids], scores)
-        for group in ("all", "lang"):
-            by = evaluate(held, scores, thresholds,
-                          (lambda i: i.lang) if group == "lang" else None)
-            for key, per_tag in by.items():
-                for tag, c in per_tag.items():
-                    total = folds.setdefault((key, tag), Counts())
-                    total.tp, total.fp, total.fn = total.tp + c.tp, total.fp + c.fp, total.fn + c.fn
+    folds = cross_validate(items, scores, FOLDS, SEED)
+    by_language = cross_validate_by(items, scores, lambda i: i.lang, FOLDS, SEED)
     lines = [f"tagging ({len(items)} items): per-tag F1",
              f"  {'tag':<16}{'dev':>8}{'held-out folds':>16}{'keyword list':>14}"]
     for tag in TAGS:
-        lines.append(f"  {tag:<16}{dev[tag].f1:8.3f}{folds[('all', tag)].f1:16.3f}"
+        lines.append(f"  {tag:<16}{dev[tag].f1:8.3f}{folds[tag].f1:16.3f}"
                      f"{keyword[tag].f1:14.3f}")
-    macro = [sum(x) / len(TAGS) for x in zip(*[(dev[t].f1, folds[("all", t)].f1, keyword[t].f1)
+    macro = [sum(x) / len(TAGS) for x in zip(*[(dev[t].f1, folds[t].f1, keyword[t].f1)
                                                for t in TAGS], strict=True)]
     lines.append(f"  {'macro':<16}{macro[0]:8.3f}{macro[1]:16.3f}{macro[2]:14.3f}")
-    cells = sorted((c.f1, key, tag) for (key, tag), c in folds.items()
-                   if key != "all" and c.tp + c.fn >= 3)
+    cells = sorted((c.f1, lang, tag) for lang, per_tag in by_language.items()
+                   for tag, c in per_tag.items() if c.tp + c.fn >= 3)
     lines.append("  weakest language x tag cells of the folds: " + ", ".join(
-        f"{key} {tag} {f1:.2f}" for f1, key, tag in cells[:4]))
+        f"{lang} {tag} {f1:.2f}" for f1, lang, tag in cells[:4]))
     return lines
 
 

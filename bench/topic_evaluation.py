@@ -23,6 +23,7 @@ __all__ = [
     "Counts",
     "EvalItem",
     "cross_validate",
+    "cross_validate_by",
     "evaluate",
     "load_items",
     "macro_f1_by_language",
@@ -147,17 +148,26 @@ def tune_thresholds(items: list[EvalItem], scores: dict[str, dict[str, float]],
 def cross_validate(items: list[EvalItem], scores: dict[str, dict[str, float]], k: int = 5,
                    seed: int = 13) -> dict[str, Counts]:
     """Tune thresholds on k-1 folds, count on the held-out fold; pooled counts per tag."""
+    return cross_validate_by(items, scores, None, k, seed).get("all", {t: Counts() for t in TAGS})
+
+
+def cross_validate_by(items: list[EvalItem], scores: dict[str, dict[str, float]],
+                      group: Callable[[EvalItem], str] | None, k: int = 5, seed: int = 13,
+                      ) -> dict[str, dict[str, Counts]]:
+    """``cross_validate``'s pooled counts per group (``evaluate``'s ``group``) and tag."""
     shuffled = items[:]
     random.Random(seed).shuffle(shuffled)
-    pooled = {tag: Counts() for tag in TAGS}
+    pooled: dict[str, dict[str, Counts]] = {}
     for fold in range(k):
         held = shuffled[fold::k]
         held_ids = {i.id for i in held}
         train = [i for i in shuffled if i.id not in held_ids]
         thresholds = tune_thresholds(train, scores)
-        for tag, c in evaluate(held, scores, thresholds).get("all", {}).items():
-            pooled[tag].tp += c.tp
-            pooled[tag].fp += c.fp
-            pooled[tag].fn += c.fn
-            pooled[tag].errors += c.errors
+        for key, per_tag in evaluate(held, scores, thresholds, group).items():
+            for tag, c in per_tag.items():
+                total = pooled.setdefault(key, {t: Counts() for t in TAGS})[tag]
+                total.tp += c.tp
+                total.fp += c.fp
+                total.fn += c.fn
+                total.errors += c.errors
     return pooled

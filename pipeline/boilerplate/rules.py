@@ -26,7 +26,6 @@ class Rules:
     """Compiled rules: ``chrome`` maps a line to its removal reason, in file order."""
 
     chrome: tuple[tuple[str, re.Pattern[str]], ...]
-    chrome_any: re.Pattern[str]
     chrome_by_length: tuple[tuple[int, ...], tuple[re.Pattern[str], ...]]
     chrome_groups: dict[str, str]
     source_prefix: re.Pattern[str]
@@ -89,7 +88,6 @@ def load_rules() -> Rules:
         for reason, exprs in raw["chrome"].items() for expr in exprs
     )
     chrome_groups = {f"c{i}": reason for i, (reason, _) in enumerate(chrome)}
-    chrome_any = _combine(chrome, range(len(chrome)))
     longest = [_longest_match(p) for _, p in chrome]
     limits = tuple(sorted({w for w in longest if w is not None}))
     # combined[k] serves lines of length up to limits[k] (and the last, longer lines):
@@ -120,7 +118,7 @@ def load_rules() -> Rules:
     for lang, words in sorted(stoplists.items()):
         for word in words:
             index.setdefault(word, []).append(lang)
-    return Rules(chrome=chrome, chrome_any=chrome_any,
+    return Rules(chrome=chrome,
                  chrome_by_length=(limits, combined), chrome_groups=chrome_groups,
                  source_prefix=source_prefix, teaser=teaser,
                  caption_credit=caption_credit,

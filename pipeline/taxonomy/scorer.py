@@ -82,6 +82,7 @@ def _unaccented(entries: list[Entry]) -> list[Entry]:
     for e in entries:
         plain = _strip_accents(e.term)
         if " " in e.term.strip("*") and plain != e.term and plain not in known:
+            known.add(plain)  # two phrases spelled alike unaccented: the first keeps it
             out.append(Entry(plain, e.tag, e.weight, e.kind))
     return out
 
